@@ -1,0 +1,410 @@
+//! Amazon Bedrock model families as data: which family a model id (or a chunk) belongs to, how its
+//! request body names prompt and sampling fields, and what its streamed chunks look like — in both
+//! directions, so the function (decoding) and the local endpoint (encoding) share one table.
+
+mod anthropic;
+mod cohere;
+mod json;
+mod llama;
+mod mistral;
+pub mod model_id;
+mod nova;
+mod openai;
+mod prompt;
+mod titan;
+
+use serde_json::Value;
+
+pub use anthropic::{is_well_formed_text_prompt, wrap_text_prompt};
+pub use model_id::{ModelId, ModelIdKind};
+pub use prompt::{Prompt, Role, Sampling, Turn};
+
+/// A Bedrock model family: one request shape and one chunk shape for `InvokeModel*`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    /// Claude v2 / instant text completions: `prompt` + `max_tokens_to_sample` → `completion`.
+    AnthropicText,
+    /// Claude Messages API (`anthropic_version`, `messages`) → `message_start` … `message_stop`.
+    AnthropicMessages,
+    /// Amazon Titan text: `inputText` → `outputText`.
+    Titan,
+    /// Meta Llama: `prompt` + `max_gen_len` → `generation`.
+    Llama,
+    /// Mistral text completions: `prompt` → `outputs[{text, stop_reason}]`.
+    Mistral,
+    /// Mistral chat (Large 2 and later): `messages` → `choices[{message|delta}]`.
+    MistralChat,
+    /// Cohere Command (legacy generate): `prompt` → `text`, `is_finished`.
+    Cohere,
+    /// Cohere Command R / R+ chat: `message` → `text`, `is_finished`, `event_type`.
+    CohereChat,
+    /// Amazon Nova (`messages-v1`): the Converse event shapes inside `chunk` bytes.
+    Nova,
+    /// OpenAI-shaped chat chunks: AI21 Jamba, OpenAI gpt-oss, Qwen, and compatible imports.
+    OpenAiChat,
+    /// OpenAI-shaped text completions: DeepSeek R1 (`prompt` → `choices[{text, stop_reason}]`).
+    OpenAiText,
+}
+
+/// Every family, for tables and tests.
+pub const ALL_FAMILIES: [Family; 11] = [
+    Family::AnthropicText,
+    Family::AnthropicMessages,
+    Family::Titan,
+    Family::Llama,
+    Family::Mistral,
+    Family::MistralChat,
+    Family::Cohere,
+    Family::CohereChat,
+    Family::Nova,
+    Family::OpenAiChat,
+    Family::OpenAiText,
+];
+
+/// Why a model stopped writing, in family-neutral terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopReason {
+    EndTurn,
+    MaxTokens,
+    StopSequence(String),
+}
+
+impl StopReason {
+    /// The Converse API's name for it.
+    pub fn converse_name(&self) -> &'static str {
+        match self {
+            StopReason::EndTurn => "end_turn",
+            StopReason::MaxTokens => "max_tokens",
+            StopReason::StopSequence(_) => "stop_sequence",
+        }
+    }
+}
+
+/// Token counts of one invocation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub input_tokens: u32,
+    pub output_tokens: u32,
+}
+
+/// What the function learns from one decoded chunk.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChunkInfo {
+    /// Text to forward to the client, if the chunk carries any.
+    pub text: Option<String>,
+    /// The family's own stop reason string (`stop_sequence`, `FINISH`, `length`, …).
+    pub stop_reason: Option<String>,
+    pub input_tokens: Option<u64>,
+    pub output_tokens: Option<u64>,
+    /// `amazon-bedrock-invocationMetrics`, present on the last chunk from Bedrock.
+    pub metrics: Option<InvocationMetrics>,
+    /// False when the chunk matched no known shape (the caller may pass it on raw).
+    pub recognised: bool,
+}
+
+/// Bedrock's `amazon-bedrock-invocationMetrics` object.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvocationMetrics {
+    pub input_token_count: u64,
+    pub output_token_count: u64,
+    pub invocation_latency: u64,
+    pub first_byte_latency: u64,
+}
+
+pub const INVOCATION_METRICS_KEY: &str = "amazon-bedrock-invocationMetrics";
+
+/// A request body Bedrock would refuse, with the message it would give.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ValidationError(pub String);
+
+impl ValidationError {
+    pub(crate) fn new(msg: impl Into<String>) -> Self {
+        ValidationError(msg.into())
+    }
+}
+
+/// Builds the chunk JSON objects of one streamed answer, in a family's shape.
+pub trait ChunkEncoder: Send {
+    /// Chunks sent before any text.
+    fn start(&mut self, input_tokens: u32) -> Vec<Value>;
+    /// Chunks for one piece of text worth `tokens` tokens.
+    fn delta(&mut self, text: &str, tokens: u32) -> Vec<Value>;
+    /// The closing chunks; the caller adds the invocation metrics to the last one.
+    fn finish(&mut self, stop: &StopReason, usage: Usage) -> Vec<Value>;
+}
+
+impl Family {
+    /// A short stable name (`anthropic-text`, `titan`, …), used in logs and docs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::AnthropicText => "anthropic-text",
+            Family::AnthropicMessages => "anthropic-messages",
+            Family::Titan => "titan",
+            Family::Llama => "llama",
+            Family::Mistral => "mistral",
+            Family::MistralChat => "mistral-chat",
+            Family::Cohere => "cohere",
+            Family::CohereChat => "cohere-chat",
+            Family::Nova => "nova",
+            Family::OpenAiChat => "openai-chat",
+            Family::OpenAiText => "openai-text",
+        }
+    }
+
+    /// The family a model id implies on its own (foundation model ids, inference-profile ids,
+    /// and ARNs of either). `None` when the id says nothing (application inference profiles,
+    /// imported or custom models) or names a model that does not generate text.
+    pub fn from_model_id(model_id: &str) -> Option<Family> {
+        let id = ModelId::parse(model_id);
+        let base = id.base()?;
+        let (provider, model) = base.split_once('.')?;
+        Some(match provider {
+            "anthropic"
+                if model.starts_with("claude-v2") || model.starts_with("claude-instant") =>
+            {
+                Family::AnthropicText
+            }
+            "anthropic" => Family::AnthropicMessages,
+            "amazon" if model.starts_with("titan-text") || model.starts_with("titan-tg1") => {
+                Family::Titan
+            }
+            "amazon" if model.starts_with("nova") => Family::Nova,
+            "meta" if model.starts_with("llama") => Family::Llama,
+            "mistral" if mistral::chat_only(model) => Family::MistralChat,
+            "mistral" => Family::Mistral,
+            "cohere" if model.starts_with("command-r") => Family::CohereChat,
+            "cohere" if model.starts_with("command") => Family::Cohere,
+            "ai21" if model.starts_with("jamba") => Family::OpenAiChat,
+            "deepseek" if model.starts_with("r1") => Family::OpenAiText,
+            "deepseek" | "openai" | "qwen" | "writer" | "moonshot" | "minimax" | "google" => {
+                Family::OpenAiChat
+            }
+            _ => return None,
+        })
+    }
+
+    /// The family for a request: the model id first, refined by the body where one model
+    /// accepts two shapes (Claude v2 takes Messages bodies; Mistral Large takes both); the body
+    /// alone when the id says nothing.
+    pub fn for_request(model_id: &str, body: &Value) -> Option<Family> {
+        let by_body = Family::from_request_body(body);
+        match (Family::from_model_id(model_id), by_body) {
+            (Some(Family::AnthropicText), Some(Family::AnthropicMessages)) => {
+                Some(Family::AnthropicMessages)
+            }
+            (Some(Family::Mistral), Some(Family::MistralChat)) => Some(Family::MistralChat),
+            (Some(f), _) => Some(f),
+            (None, b) => b,
+        }
+    }
+
+    /// Sniffs a request body's shape.
+    pub fn from_request_body(body: &Value) -> Option<Family> {
+        let has = |k: &str| body.get(k).is_some();
+        if has("anthropic_version") {
+            Some(Family::AnthropicMessages)
+        } else if has("max_tokens_to_sample") {
+            Some(Family::AnthropicText)
+        } else if has("inputText") {
+            Some(Family::Titan)
+        } else if has("schemaVersion") || has("inferenceConfig") {
+            Some(Family::Nova)
+        } else if has("max_gen_len") {
+            Some(Family::Llama)
+        } else if has("message") && (has("chat_history") || has("preamble") || !has("messages")) {
+            Some(Family::CohereChat)
+        } else if has("messages") {
+            Some(Family::OpenAiChat)
+        } else {
+            None
+        }
+    }
+
+    /// Sniffs a streamed chunk's shape: for model ids that say nothing about the family.
+    pub fn from_chunk(chunk: &Value) -> Option<Family> {
+        let has = |k: &str| chunk.get(k).is_some();
+        let ty = chunk.get("type").and_then(Value::as_str).unwrap_or("");
+        if ty.starts_with("message_") || ty.starts_with("content_block_") || ty == "ping" {
+            Some(Family::AnthropicMessages)
+        } else if has("completion") {
+            Some(Family::AnthropicText)
+        } else if has("outputText") {
+            Some(Family::Titan)
+        } else if has("generation") {
+            Some(Family::Llama)
+        } else if has("outputs") {
+            Some(Family::Mistral)
+        } else if has("is_finished") {
+            if has("event_type") {
+                Some(Family::CohereChat)
+            } else {
+                Some(Family::Cohere)
+            }
+        } else if has("messageStart")
+            || has("contentBlockDelta")
+            || has("contentBlockStart")
+            || has("contentBlockStop")
+            || has("messageStop")
+            || has("metadata")
+        {
+            Some(Family::Nova)
+        } else if let Some(choice) = json::first_choice(chunk) {
+            if choice.get("text").is_some() {
+                Some(Family::OpenAiText)
+            } else {
+                Some(Family::OpenAiChat)
+            }
+        } else {
+            None
+        }
+    }
+
+    /// Where this family keeps its max-output-tokens field, as a path of object keys.
+    pub fn max_tokens_path(self) -> &'static [&'static str] {
+        match self {
+            Family::AnthropicText => &["max_tokens_to_sample"],
+            Family::Titan => &["textGenerationConfig", "maxTokenCount"],
+            Family::Llama => &["max_gen_len"],
+            Family::Nova => &["inferenceConfig", "max_new_tokens"],
+            Family::AnthropicMessages
+            | Family::Mistral
+            | Family::MistralChat
+            | Family::Cohere
+            | Family::CohereChat
+            | Family::OpenAiChat
+            | Family::OpenAiText => &["max_tokens"],
+        }
+    }
+
+    /// Caps (or sets, when absent) the body's max-output-tokens field at `limit`.
+    /// Errors when the body is not a JSON object or the field is not a number.
+    pub fn cap_max_tokens(self, body: &mut Value, limit: u64) -> Result<(), ValidationError> {
+        let path = self.max_tokens_path();
+        let (last, parents) = path
+            .split_last()
+            .ok_or_else(|| ValidationError::new("family has no max-tokens field"))?;
+        let mut node = body;
+        for key in parents {
+            let obj = node
+                .as_object_mut()
+                .ok_or_else(|| ValidationError::new("request body must be a JSON object"))?;
+            node = obj
+                .entry((*key).to_string())
+                .or_insert_with(|| Value::Object(Default::default()));
+        }
+        let obj = node.as_object_mut().ok_or_else(|| {
+            ValidationError::new(format!("`{}` must be a JSON object", parents.join(".")))
+        })?;
+        match obj.get(*last) {
+            None | Some(Value::Null) => {
+                obj.insert((*last).to_string(), Value::from(limit));
+            }
+            Some(v) => {
+                let current = v.as_f64().ok_or_else(|| {
+                    ValidationError::new(format!("`{}` must be a number", path.join(".")))
+                })?;
+                if current > limit as f64 {
+                    obj.insert((*last).to_string(), Value::from(limit));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads one streamed chunk (the JSON inside a `chunk` event's bytes).
+    pub fn decode_chunk(self, chunk: &Value) -> ChunkInfo {
+        let mut info = match self {
+            Family::AnthropicText => anthropic::decode_text_chunk(chunk),
+            Family::AnthropicMessages => anthropic::decode_messages_chunk(chunk),
+            Family::Titan => titan::decode_chunk(chunk),
+            Family::Llama => llama::decode_chunk(chunk),
+            Family::Mistral | Family::MistralChat => mistral::decode_chunk(chunk),
+            Family::Cohere | Family::CohereChat => cohere::decode_chunk(chunk),
+            Family::Nova => nova::decode_chunk(chunk),
+            Family::OpenAiChat | Family::OpenAiText => openai::decode_chunk(chunk),
+        };
+        if let Some(m) = chunk.get(INVOCATION_METRICS_KEY) {
+            info.metrics = serde_json::from_value(m.clone()).ok();
+            if let Some(m) = info.metrics {
+                info.input_tokens.get_or_insert(m.input_token_count);
+                info.output_tokens.get_or_insert(m.output_token_count);
+            }
+        }
+        info
+    }
+
+    /// Reads a request body into a prompt and sampling settings, validating it as Bedrock does.
+    pub fn parse_request(self, body: &Value) -> Result<(Prompt, Sampling), ValidationError> {
+        if !body.is_object() {
+            return Err(ValidationError::new(
+                "Malformed input request: expected type: JSONObject, please reformat your input and try again.",
+            ));
+        }
+        match self {
+            Family::AnthropicText => anthropic::parse_text_request(body),
+            Family::AnthropicMessages => anthropic::parse_messages_request(body),
+            Family::Titan => titan::parse_request(body),
+            Family::Llama => llama::parse_request(body),
+            Family::Mistral => mistral::parse_text_request(body),
+            Family::MistralChat | Family::OpenAiChat => openai::parse_chat_request(body),
+            Family::Cohere => cohere::parse_request(body),
+            Family::CohereChat => cohere::parse_chat_request(body),
+            Family::Nova => nova::parse_request(body),
+            Family::OpenAiText => openai::parse_text_request(body),
+        }
+    }
+
+    /// A streaming encoder for this family's chunk shapes.
+    pub fn encoder(self, model_id: &str) -> Box<dyn ChunkEncoder> {
+        match self {
+            Family::AnthropicText => Box::new(anthropic::TextEncoder),
+            Family::AnthropicMessages => Box::new(anthropic::MessagesEncoder::new(model_id)),
+            Family::Titan => Box::new(titan::Encoder::default()),
+            Family::Llama => Box::new(llama::Encoder::default()),
+            Family::Mistral => Box::new(mistral::TextEncoder),
+            Family::MistralChat => Box::new(mistral::ChatEncoder),
+            Family::Cohere => Box::new(cohere::Encoder { chat: false }),
+            Family::CohereChat => Box::new(cohere::Encoder { chat: true }),
+            Family::Nova => Box::new(nova::Encoder),
+            Family::OpenAiChat => Box::new(openai::ChatEncoder::new(model_id)),
+            Family::OpenAiText => Box::new(openai::TextEncoder),
+        }
+    }
+
+    /// The non-streaming `InvokeModel` response body.
+    pub fn response_body(
+        self,
+        model_id: &str,
+        text: &str,
+        stop: &StopReason,
+        usage: Usage,
+    ) -> Value {
+        match self {
+            Family::AnthropicText => anthropic::text_response(text, stop),
+            Family::AnthropicMessages => anthropic::messages_response(model_id, text, stop, usage),
+            Family::Titan => titan::response(text, stop, usage),
+            Family::Llama => llama::response(text, stop, usage),
+            Family::Mistral => mistral::text_response(text, stop),
+            Family::MistralChat => mistral::chat_response(text, stop),
+            Family::Cohere => cohere::response(text, stop),
+            Family::CohereChat => cohere::chat_response(text, stop),
+            Family::Nova => nova::response(text, stop, usage),
+            Family::OpenAiChat => openai::chat_response(model_id, text, stop, usage),
+            Family::OpenAiText => openai::text_response(text, stop),
+        }
+    }
+
+    /// Reads a non-streaming `InvokeModel` response body (for `invoke`-style callers and tests).
+    pub fn decode_response(self, body: &Value) -> ChunkInfo {
+        match self {
+            Family::AnthropicMessages => anthropic::decode_messages_response(body),
+            Family::Titan => titan::decode_response(body),
+            Family::Cohere => cohere::decode_response(body),
+            Family::Nova => nova::decode_response(body),
+            Family::OpenAiChat | Family::MistralChat => openai::decode_chat_response(body),
+            _ => self.decode_chunk(body),
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! Amazon Titan text: `inputText` + `textGenerationConfig` → `outputText`.
+
+use serde_json::{json, Value};
+
+use crate::json::{opt_f32, opt_strings, opt_u32, required_str, str_field, u64_at};
+use crate::{ChunkEncoder, ChunkInfo, Prompt, Sampling, StopReason, Usage, ValidationError};
+
+pub(crate) fn parse_request(body: &Value) -> Result<(Prompt, Sampling), ValidationError> {
+    let text = required_str(body, "inputText")?;
+    let cfg = ["textGenerationConfig"];
+    if let Some(c) = body.get(cfg[0]) {
+        if !c.is_object() && !c.is_null() {
+            return Err(ValidationError::new(
+                "Malformed input request: #/textGenerationConfig: expected type: JSONObject, please reformat your input and try again.",
+            ));
+        }
+    }
+    Ok((
+        Prompt::user(text),
+        Sampling {
+            max_tokens: opt_u32(body, &[cfg[0], "maxTokenCount"])?,
+            temperature: opt_f32(body, &[cfg[0], "temperature"])?,
+            top_p: opt_f32(body, &[cfg[0], "topP"])?,
+            top_k: None,
+            stop_sequences: opt_strings(body, &[cfg[0], "stopSequences"])?,
+        },
+    ))
+}
+
+fn reason(stop: &StopReason) -> &'static str {
+    match stop {
+        StopReason::EndTurn => "FINISH",
+        StopReason::MaxTokens => "LENGTH",
+        StopReason::StopSequence(_) => "STOP_CRITERIA_MET",
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Encoder {
+    input_tokens: u32,
+    output_tokens: u32,
+    first: bool,
+}
+
+impl ChunkEncoder for Encoder {
+    fn start(&mut self, input_tokens: u32) -> Vec<Value> {
+        self.input_tokens = input_tokens;
+        self.first = true;
+        Vec::new()
+    }
+    fn delta(&mut self, text: &str, tokens: u32) -> Vec<Value> {
+        self.output_tokens += tokens;
+        let input = if std::mem::take(&mut self.first) {
+            Value::from(self.input_tokens)
+        } else {
+            Value::Null
+        };
+        vec![
+            json!({"outputText": text, "index": 0, "totalOutputTextTokenCount": null,
+                    "completionReason": null, "inputTextTokenCount": input}),
+        ]
+    }
+    fn finish(&mut self, stop: &StopReason, usage: Usage) -> Vec<Value> {
+        vec![json!({"outputText": "", "index": 0,
+                    "totalOutputTextTokenCount": usage.output_tokens,
+                    "completionReason": reason(stop),
+                    "inputTextTokenCount": if self.first { Value::from(usage.input_tokens) } else { Value::Null }})]
+    }
+}
+
+pub(crate) fn response(text: &str, stop: &StopReason, usage: Usage) -> Value {
+    json!({"inputTextTokenCount": usage.input_tokens,
+           "results": [{"tokenCount": usage.output_tokens, "outputText": text,
+                        "completionReason": reason(stop)}]})
+}
+
+pub(crate) fn decode_chunk(chunk: &Value) -> ChunkInfo {
+    ChunkInfo {
+        text: str_field(chunk, "outputText")
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
+        stop_reason: str_field(chunk, "completionReason").map(str::to_string),
+        input_tokens: u64_at(chunk, &["inputTextTokenCount"]),
+        output_tokens: u64_at(chunk, &["totalOutputTextTokenCount"]),
+        metrics: None,
+        recognised: chunk.get("outputText").is_some(),
+    }
+}
+
+pub(crate) fn decode_response(body: &Value) -> ChunkInfo {
+    let first = body
+        .get("results")
+        .and_then(Value::as_array)
+        .and_then(|a| a.first());
+    ChunkInfo {
+        text: first
+            .and_then(|r| str_field(r, "outputText"))
+            .map(str::to_string),
+        stop_reason: first
+            .and_then(|r| str_field(r, "completionReason"))
+            .map(str::to_string),
+        input_tokens: u64_at(body, &["inputTextTokenCount"]),
+        output_tokens: first.and_then(|r| u64_at(r, &["tokenCount"])),
+        metrics: None,
+        recognised: first.is_some(),
+    }
+}
