@@ -1,0 +1,4 @@
+//! Engines that plug into the local endpoint.
+
+pub mod openai;
+pub mod scripted;
