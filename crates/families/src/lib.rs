@@ -281,7 +281,14 @@ impl Family {
     /// Caps (or sets, when absent) the body's max-output-tokens field at `limit`.
     /// Errors when the body is not a JSON object or the field is not a number.
     pub fn cap_max_tokens(self, body: &mut Value, limit: u64) -> Result<(), ValidationError> {
-        let path = self.max_tokens_path();
+        // OpenAI-shaped bodies may use the newer name instead.
+        let path: &[&str] = if matches!(self, Family::OpenAiChat | Family::MistralChat)
+            && body.get("max_completion_tokens").is_some()
+        {
+            &["max_completion_tokens"]
+        } else {
+            self.max_tokens_path()
+        };
         let (last, parents) = path
             .split_last()
             .ok_or_else(|| ValidationError::new("family has no max-tokens field"))?;

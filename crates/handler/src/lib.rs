@@ -1,9 +1,123 @@
-//! The bedrock-stream HTTP handler: an axum `Router` that streams Amazon Bedrock answers.
-//! It does not know whether it runs in Lambda or locally.
+//! The bedrock-stream HTTP handler: an axum `Router` that streams Amazon Bedrock answers to
+//! people and programs. It does not know whether it runs in Lambda or locally, and it talks to
+//! Bedrock only through `aws-sdk-bedrockruntime`.
 
-use axum::{routing::get, Router};
+pub mod body;
+pub mod config;
+mod converse;
+pub mod error;
+pub mod format;
+mod pipeline;
+mod seed;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+
+pub use config::Config;
+pub use error::{AppError, ErrorKind};
+pub use format::{Format, OutEvent, Summary, TEXT_ERROR_MARKER};
+pub use pipeline::StreamFailure;
+
+/// Shared state: one SDK client and one configuration per process.
+#[derive(Clone)]
+pub struct App {
+    client: aws_sdk_bedrockruntime::Client,
+    config: Arc<Config>,
+}
+
+impl App {
+    pub fn new(client: aws_sdk_bedrockruntime::Client, config: Config) -> Self {
+        App {
+            client,
+            config: Arc::new(config),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn timing(&self, started: Instant) -> pipeline::Timing {
+        pipeline::Timing {
+            started,
+            idle: self.config.idle_timeout,
+            deadline: started + self.config.request_timeout,
+        }
+    }
+}
+
+/// The router: every route, limit and error shape of the function.
+pub fn router(app: App) -> Router {
+    let limit = app.config.max_body_bytes;
+    Router::new()
+        .route("/", post(seed::handle))
+        .route("/converse", post(converse::handle))
+        .route("/healthz", get(|| async { "ok" }))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::map_response(json_rejections))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(app)
+}
+
+async fn not_found() -> Response {
+    AppError::new(
+        ErrorKind::NotFound,
+        "no such route; see the README for the endpoints",
+    )
+    .into_response()
+}
+
+async fn method_not_allowed() -> Response {
+    AppError::new(
+        ErrorKind::MethodNotAllowed,
+        "method not allowed on this route",
+    )
+    .into_response()
+}
+
+/// axum's own extractor rejections are plain text; give them our JSON error shape.
+async fn json_rejections(response: Response) -> Response {
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json || response.status().is_success() {
+        return response;
+    }
+    let kind = match response.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorKind::PayloadTooLarge,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorKind::UnsupportedMediaType,
+        s if s.is_client_error() => ErrorKind::BadRequest,
+        _ => ErrorKind::Internal,
+    };
+    let message = match kind {
+        ErrorKind::PayloadTooLarge => "request body is larger than MAX_BODY_BYTES".to_string(),
+        _ => format!("request rejected ({})", response.status()),
+    };
+    AppError::new(kind, message).into_response()
+}
+
+/// Builds the SDK client from the standard AWS chain (region, credentials), with
+/// `config.endpoint_url` as the endpoint when set.
+pub async fn bedrock_client(config: &Config) -> aws_sdk_bedrockruntime::Client {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(url) = &config.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    let sdk_config = loader.load().await;
+    aws_sdk_bedrockruntime::Client::new(&sdk_config)
+}
 
 /// Builds the router from the process environment (region, credentials, limits).
 pub async fn router_from_env() -> anyhow::Result<Router> {
-    Ok(Router::new().route("/healthz", get(|| async { "ok" })))
+    let config = Config::from_env()?;
+    let client = bedrock_client(&config).await;
+    Ok(router(App::new(client, config)))
 }
