@@ -3,7 +3,6 @@
 //! injected stream fault. Each frame is yielded the moment its event exists.
 
 use std::collections::VecDeque;
-use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
 use bedrock_families::{
@@ -40,6 +39,8 @@ struct State {
     sent: usize,
     seq: usize,
     done: bool,
+    /// The rest of a `truncate` fault's body: half a frame, then an error.
+    truncated: Option<std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>>,
 }
 
 impl State {
@@ -153,7 +154,7 @@ pub(crate) fn frames(
     fault: Option<Fault>,
     guard: GenerationGuard,
     started: Instant,
-) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
+) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send {
     let state = State {
         rx,
         shape,
@@ -165,9 +166,13 @@ pub(crate) fn frames(
         sent: 0,
         seq: 0,
         done: false,
+        truncated: None,
     };
     futures::stream::unfold(Some(state), |state| async move {
         let mut s = state?;
+        if s.truncated.is_some() {
+            return next_truncated(s).await;
+        }
         loop {
             if let Some(frame) = s.pending.pop_front() {
                 if let Some(fault) = s.fault.clone() {
@@ -183,7 +188,8 @@ pub(crate) fn frames(
                 if let Some(fault) = s.fault.take() {
                     if fault.kind == FaultKind::Midstream {
                         s.guard.finish(Outcome::Failed);
-                        return Some((Ok(wire::exception_frame(&fault.midstream_error())), None));
+                        let err = midstream_error(&s.shape, &fault);
+                        return Some((Ok(wire::exception_frame(&err)), None));
                     }
                 }
                 return None;
@@ -194,16 +200,52 @@ pub(crate) fn frames(
     })
 }
 
+use futures::StreamExt as _;
+
+/// The exception a `midstream` fault sends on this operation: ConverseStream has no
+/// modelTimeoutException member, so there it is a modelStreamErrorException.
+fn midstream_error(shape: &Shape, fault: &Fault) -> BedrockError {
+    match (shape, fault.midstream_error()) {
+        (Shape::Converse, BedrockError::ModelTimeout(m)) => BedrockError::ModelStreamError(m),
+        (_, e) => e,
+    }
+}
+
+async fn next_truncated(mut s: State) -> Option<(Result<Bytes, std::io::Error>, Option<State>)> {
+    use futures::StreamExt;
+    let item = s.truncated.as_mut()?.next().await?;
+    Some((item, Some(s)))
+}
+
 async fn apply_fault(
     mut s: State,
     fault: Fault,
     frame: Bytes,
-) -> Option<(Result<Bytes, Infallible>, Option<State>)> {
+) -> Option<(Result<Bytes, std::io::Error>, Option<State>)> {
     s.guard.finish(Outcome::Failed);
     match fault.kind {
-        FaultKind::Midstream => Some((Ok(wire::exception_frame(&fault.midstream_error())), None)),
+        FaultKind::Midstream => {
+            let err = midstream_error(&s.shape, &fault);
+            Some((Ok(wire::exception_frame(&err)), None))
+        }
         FaultKind::BadCrc => Some((Ok(wire::corrupt_crc(&frame)), None)),
-        FaultKind::Truncate => Some((Ok(frame.slice(..frame.len() / 2)), None)),
+        FaultKind::Truncate => {
+            // Half a frame, then a broken connection (no clean end of body), as when a
+            // network path dies mid-stream.
+            let half = frame.slice(..frame.len() / 2);
+            // The pause lets the server flush what was written before the connection breaks.
+            let rest = futures::stream::iter([Ok(half)]).chain(futures::stream::once(async {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                Err(std::io::Error::other(
+                    "stream truncated (injected by local-bedrock)",
+                ))
+            }));
+            s.pending.clear();
+            s.done = true;
+            s.fault = None;
+            s.truncated = Some(Box::pin(rest));
+            next_truncated(s).await
+        }
         FaultKind::Stall => {
             // Hold the connection open with nothing more to say. Dropping the receiver first
             // tells the engine to stop.

@@ -450,16 +450,6 @@ def test_in_stream_exception_converse_stream(bedrock, client, exception):
     assert e.value.operation_name == "ConverseStream"
 
 
-@pytest.mark.xfail(
-    reason="endpoint bug 'converse-stream sends modelTimeoutException': a midstream fault with "
-    "exception=modelTimeoutException on /converse-stream is sent as an exception frame with "
-    ":exception-type modelTimeoutException, which is not a member of the ConverseStreamOutput "
-    "union in botocore's service-2.json (only internalServerException, modelStreamErrorException, "
-    "validationException, throttlingException, serviceUnavailableException are); boto3 then raises "
-    "EventStreamError with an empty Code and Message. Remove this marker once the endpoint only "
-    "sends union members on ConverseStream (or refuses that fault there).",
-    strict=False,
-)
 def test_converse_stream_in_stream_exceptions_stay_in_the_union(bedrock, client):
     union = client.meta.service_model.shape_for("ConverseStreamOutput")
     bedrock.inject("midstream", exception="modelTimeoutException", after=2)
@@ -500,14 +490,6 @@ def test_truncated_stream_ends_without_the_final_chunk(bedrock, client):
     assert all("amazon-bedrock-invocationMetrics" not in c for c in received)
 
 
-@pytest.mark.xfail(
-    reason="endpoint bug 'truncate ends the body cleanly': the truncate fault sends half a frame "
-    "and then a proper end of body (the final zero-length chunk on HTTP/1.1, END_STREAM on h2); "
-    "botocore's EventStreamBuffer drops the incomplete frame at end of body without an error, so "
-    "boto3's iteration just stops. A real cut-off aborts the connection, which urllib3 reports as "
-    "ProtocolError. Remove this marker once the fault aborts the connection.",
-    strict=False,
-)
 def test_truncated_stream_raises(bedrock, client):
     bedrock.inject("truncate", after=2)
     response = client.invoke_model_with_response_stream(

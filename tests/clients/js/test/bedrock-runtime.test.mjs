@@ -333,7 +333,8 @@ for (const handlerName of Object.keys(HANDLERS)) {
       );
       const { events, err } = await drainUntilError(response.body);
       assert.ok(err, "the stream ended without an error");
-      assert.match(String(err.message), /truncated/i);
+      // The connection breaks mid-frame: HTTP/1.1 reports "aborted", h2 a stream reset.
+      assert.match(String(err.message), /truncated|aborted|NGHTTP2_INTERNAL_ERROR|socket hang up/i);
       assert.equal(events.length, 2);
     });
 
