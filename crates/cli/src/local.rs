@@ -53,8 +53,17 @@ fn client_for_endpoint(url: &str) -> aws_sdk_bedrockruntime::Client {
             "bedrock-stream-local",
         ),
     };
+    // AWS_MAX_ATTEMPTS as the AWS config chain reads it (the SDK default is 3).
+    let attempts = env("AWS_MAX_ATTEMPTS")
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or(3)
+        .max(1);
     let config = aws_sdk_bedrockruntime::Config::builder()
         .behavior_version(aws_sdk_bedrockruntime::config::BehaviorVersion::latest())
+        .retry_config(
+            aws_sdk_bedrockruntime::config::retry::RetryConfig::standard()
+                .with_max_attempts(attempts),
+        )
         .region(Region::new(region))
         .endpoint_url(url)
         .credentials_provider(credentials)

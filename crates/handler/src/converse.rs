@@ -105,17 +105,17 @@ pub(crate) struct Chat {
 }
 
 impl Chat {
-    /// Starts `ConverseStream` for this chat, applying the output-token cap.
-    pub(crate) async fn stream(self, app: &App, deadline: Instant) -> Result<Upstream, AppError> {
+    /// The SDK messages and inference settings, with the output-token cap applied.
+    fn parts(&self, app: &App) -> Result<(Vec<Message>, InferenceConfiguration), AppError> {
         if self.messages.is_empty() {
             return Err(AppError::bad_request("messages must not be empty"));
         }
         let mut messages = Vec::with_capacity(self.messages.len());
-        for (role, text) in self.messages {
+        for (role, text) in &self.messages {
             messages.push(
                 Message::builder()
-                    .role(role)
-                    .content(ContentBlock::Text(text))
+                    .role(role.clone())
+                    .content(ContentBlock::Text(text.clone()))
                     .build()
                     .map_err(|e| AppError::bad_request(format!("messages: {e}")))?,
             );
@@ -135,14 +135,20 @@ impl Chat {
             .set_temperature(self.temperature)
             .set_top_p(self.top_p);
         if !self.stop_sequences.is_empty() {
-            inference = inference.set_stop_sequences(Some(self.stop_sequences));
+            inference = inference.set_stop_sequences(Some(self.stop_sequences.clone()));
         }
+        Ok((messages, inference.build()))
+    }
+
+    /// Starts `ConverseStream` for this chat.
+    pub(crate) async fn stream(self, app: &App, deadline: Instant) -> Result<Upstream, AppError> {
+        let (messages, inference) = self.parts(app)?;
         let mut call = app
             .client
             .converse_stream()
             .model_id(&self.model_id)
             .set_messages(Some(messages))
-            .inference_config(inference.build());
+            .inference_config(inference);
         for s in self.system {
             call = call.system(SystemContentBlock::Text(s));
         }
@@ -170,6 +176,62 @@ impl Chat {
             )),
         }
     }
+
+    /// Calls `Converse` (not streaming) for this chat.
+    pub(crate) async fn complete(self, app: &App, deadline: Instant) -> Result<Completion, AppError> {
+        let started = Instant::now();
+        let (messages, inference) = self.parts(app)?;
+        let mut call = app
+            .client
+            .converse()
+            .model_id(&self.model_id)
+            .set_messages(Some(messages))
+            .inference_config(inference);
+        for s in self.system {
+            call = call.system(SystemContentBlock::Text(s));
+        }
+        if let Some(extra) = &self.additional {
+            call = call.additional_model_request_fields(to_document(extra));
+        }
+        let out = match tokio::time::timeout_at(deadline.into(), call.send()).await {
+            Ok(Ok(out)) => out,
+            Ok(Err(e)) => return Err(AppError::from_sdk(&e)),
+            Err(_) => {
+                return Err(AppError::new(
+                    ErrorKind::UpstreamTimeout,
+                    "Bedrock did not answer within the request timeout",
+                ))
+            }
+        };
+        let text: String = out
+            .output()
+            .and_then(|o| o.as_message().ok())
+            .map(|m| {
+                m.content()
+                    .iter()
+                    .filter_map(|c| c.as_text().ok())
+                    .map(String::as_str)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let usage = out.usage();
+        let summary = crate::format::Summary {
+            stop_reason: Some(out.stop_reason().as_str().to_string()),
+            input_tokens: usage.and_then(|u| u64::try_from(u.input_tokens()).ok()),
+            output_tokens: usage.and_then(|u| u64::try_from(u.output_tokens()).ok()),
+            first_byte_ms: None,
+            total_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            bedrock_latency_ms: out.metrics().and_then(|m| u64::try_from(m.latency_ms()).ok()),
+            bedrock_first_byte_ms: None,
+        };
+        Ok(Completion { text, summary })
+    }
+}
+
+/// A whole answer from `Converse`.
+pub(crate) struct Completion {
+    pub text: String,
+    pub summary: crate::format::Summary,
 }
 
 pub(crate) fn role(name: &str) -> Result<ConversationRole, AppError> {
@@ -223,7 +285,7 @@ pub(crate) async fn handle(
                 return Err(e);
             }
         };
-        Ok::<_, AppError>(pipeline::respond(upstream, format, timing, log).await)
+        Ok::<_, AppError>(pipeline::respond(upstream, Box::new(format), timing, log).await)
     };
     match run.await {
         Ok(r) => r,

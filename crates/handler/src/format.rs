@@ -104,6 +104,30 @@ fn line(v: &Value) -> Bytes {
     Bytes::from(s)
 }
 
+/// Writes typed events in one wire format. The pipeline knows nothing of formats beyond this.
+pub trait EventEncoder: Send + 'static {
+    fn content_type(&self) -> HeaderValue;
+    /// The bytes for one event; `None` when the format shows nothing for it.
+    fn encode(&mut self, event: &OutEvent) -> Option<Bytes>;
+    /// Bytes after the last event (OpenAI's `data: [DONE]`).
+    fn close(&mut self) -> Option<Bytes> {
+        None
+    }
+    /// The response for an error that happened before the first byte.
+    fn error_response(&self, error: AppError) -> axum::response::Response {
+        axum::response::IntoResponse::into_response(error)
+    }
+}
+
+impl EventEncoder for Format {
+    fn content_type(&self) -> HeaderValue {
+        Format::content_type(*self)
+    }
+    fn encode(&mut self, event: &OutEvent) -> Option<Bytes> {
+        event.encode(*self)
+    }
+}
+
 impl OutEvent {
     /// The bytes of this event in `format`; `None` when the format shows nothing for it.
     pub fn encode(&self, format: Format) -> Option<Bytes> {

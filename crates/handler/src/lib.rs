@@ -7,6 +7,7 @@ pub mod config;
 mod converse;
 pub mod error;
 pub mod format;
+mod openai;
 mod pipeline;
 mod seed;
 
@@ -58,6 +59,8 @@ pub fn router(app: App) -> Router {
     Router::new()
         .route("/", post(seed::handle))
         .route("/converse", post(converse::handle))
+        .route("/v1/chat/completions", post(openai::chat_completions))
+        .route("/v1/models", get(openai::models))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

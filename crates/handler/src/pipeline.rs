@@ -20,7 +20,7 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use crate::error::{AppError, ErrorKind};
-use crate::format::{Format, OutEvent, Summary};
+use crate::format::{EventEncoder, OutEvent, Summary};
 
 /// An upstream Bedrock stream of either operation.
 pub(crate) enum Upstream {
@@ -247,7 +247,8 @@ pub struct StreamFailure(pub AppError);
 
 struct State {
     upstream: Option<Upstream>,
-    format: Format,
+    encoder: Box<dyn EventEncoder>,
+    closed: bool,
     pending: VecDeque<OutEvent>,
     summary: Summary,
     timing: Timing,
@@ -313,16 +314,18 @@ impl State {
     }
 }
 
-/// Streams an upstream answer to the client in `format`.
+/// Streams an upstream answer to the client through `encoder`.
 pub(crate) async fn respond(
     upstream: Upstream,
-    format: Format,
+    encoder: Box<dyn EventEncoder>,
     timing: Timing,
     log: RequestLog,
 ) -> Response {
+    let content_type = encoder.content_type();
     let mut state = State {
         upstream: Some(upstream),
-        format,
+        encoder,
+        closed: false,
         pending: VecDeque::new(),
         summary: Summary::default(),
         timing,
@@ -336,16 +339,22 @@ pub(crate) async fn respond(
         if let Err(e) = step {
             state.summary.total_ms = state.timing.elapsed_ms();
             state.log.finished(&state.summary, Some(&e));
-            return e.into_response();
+            return state.encoder.error_response(e);
         }
         state.absorb(step);
     }
     let body = futures::stream::unfold(state, |mut s| async move {
         loop {
             if let Some(event) = s.pending.pop_front() {
-                match event.encode(s.format) {
+                match s.encoder.encode(&event) {
                     Some(bytes) => return Some((Ok::<Bytes, StreamFailure>(bytes), s)),
                     None => continue,
+                }
+            }
+            if s.finished && !s.closed {
+                s.closed = true;
+                if let Some(bytes) = s.encoder.close() {
+                    return Some((Ok(bytes), s));
                 }
             }
             if let Some(e) = s.failure.take() {
@@ -360,7 +369,7 @@ pub(crate) async fn respond(
     });
     let mut response = (StatusCode::OK, Body::from_stream(body)).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, format.content_type());
+    headers.insert(header::CONTENT_TYPE, content_type);
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     // Tell proxies (and nginx-style buffers) not to hold chunks back.
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));

@@ -189,5 +189,5 @@ async fn run(
         rx: output.body,
         family,
     };
-    Ok(pipeline::respond(upstream, format, timing, log).await)
+    Ok(pipeline::respond(upstream, Box::new(format), timing, log).await)
 }
