@@ -57,7 +57,7 @@ impl App {
 pub fn router(app: App) -> Router {
     let limit = app.config.max_body_bytes;
     Router::new()
-        .route("/", post(seed::handle))
+        .route("/", post(seed::handle).get(page))
         .route("/converse", post(converse::handle))
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/models", get(openai::models))
@@ -67,6 +67,21 @@ pub fn router(app: App) -> Router {
         .layer(axum::middleware::map_response(json_rejections))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(app)
+}
+
+/// `GET /`: a small self-contained page (nothing is fetched from elsewhere) to try a prompt.
+async fn page() -> Response {
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                axum::http::header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'",
+            ),
+        ],
+        include_str!("../assets/index.html"),
+    )
+        .into_response()
 }
 
 async fn not_found() -> Response {
