@@ -23,6 +23,10 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// Longest a whole request may take (`REQUEST_TIMEOUT_SECS`).
     pub request_timeout: Duration,
+    /// Streams served at once before new ones get 429 (`MAX_CONCURRENT_STREAMS`).
+    pub max_concurrent_streams: usize,
+    /// Origins allowed to call from a browser (`CORS_ORIGINS`, comma-separated; `*` for any).
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for Config {
@@ -36,6 +40,8 @@ impl Default for Config {
             log_prompts: false,
             idle_timeout: Duration::from_secs(60),
             request_timeout: Duration::from_secs(900),
+            max_concurrent_streams: 2048,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -86,6 +92,16 @@ impl Config {
         }
         if let Some(s) = parse_num::<u64>("REQUEST_TIMEOUT_SECS")? {
             c.request_timeout = Duration::from_secs(s.max(1));
+        }
+        if let Some(n) = parse_num::<usize>("MAX_CONCURRENT_STREAMS")? {
+            c.max_concurrent_streams = n.max(1);
+        }
+        if let Some(list) = var("CORS_ORIGINS") {
+            c.cors_origins = list
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect();
         }
         c.log_prompts = match var("LOG_PROMPTS").as_deref().map(str::to_ascii_lowercase) {
             None => false,

@@ -178,7 +178,11 @@ impl Chat {
     }
 
     /// Calls `Converse` (not streaming) for this chat.
-    pub(crate) async fn complete(self, app: &App, deadline: Instant) -> Result<Completion, AppError> {
+    pub(crate) async fn complete(
+        self,
+        app: &App,
+        deadline: Instant,
+    ) -> Result<Completion, AppError> {
         let started = Instant::now();
         let (messages, inference) = self.parts(app)?;
         let mut call = app
@@ -221,7 +225,9 @@ impl Chat {
             output_tokens: usage.and_then(|u| u64::try_from(u.output_tokens()).ok()),
             first_byte_ms: None,
             total_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            bedrock_latency_ms: out.metrics().and_then(|m| u64::try_from(m.latency_ms()).ok()),
+            bedrock_latency_ms: out
+                .metrics()
+                .and_then(|m| u64::try_from(m.latency_ms()).ok()),
             bedrock_first_byte_ms: None,
         };
         Ok(Completion { text, summary })
@@ -274,6 +280,7 @@ pub(crate) async fn handle(
         };
         let timing = app.timing(started);
         let log = RequestLog {
+            admission: app.admit()?,
             request_id: uuid::Uuid::new_v4().to_string(),
             route: "converse",
             model_id,

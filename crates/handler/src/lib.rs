@@ -30,14 +30,37 @@ pub use pipeline::StreamFailure;
 pub struct App {
     client: aws_sdk_bedrockruntime::Client,
     config: Arc<Config>,
+    streams: Arc<tokio::sync::Semaphore>,
 }
+
+/// A place among the concurrent streams; released when the stream ends or the client leaves.
+#[derive(Debug)]
+pub(crate) struct Admission(#[allow(dead_code)] tokio::sync::OwnedSemaphorePermit);
 
 impl App {
     pub fn new(client: aws_sdk_bedrockruntime::Client, config: Config) -> Self {
+        let streams = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_streams));
         App {
             client,
             config: Arc::new(config),
+            streams,
         }
+    }
+
+    /// Takes a place among the concurrent streams, or says to come back later.
+    pub(crate) fn admit(&self) -> Result<Admission, AppError> {
+        Arc::clone(&self.streams)
+            .try_acquire_owned()
+            .map(Admission)
+            .map_err(|_| {
+                AppError::new(
+                    ErrorKind::TooManyStreams,
+                    format!(
+                        "this server is already serving {} streams (MAX_CONCURRENT_STREAMS); retry shortly",
+                        self.config.max_concurrent_streams
+                    ),
+                )
+            })
     }
 
     pub fn config(&self) -> &Config {
@@ -56,6 +79,7 @@ impl App {
 /// The router: every route, limit and error shape of the function.
 pub fn router(app: App) -> Router {
     let limit = app.config.max_body_bytes;
+    let cors = cors_layer(&app.config.cors_origins);
     Router::new()
         .route("/", post(seed::handle).get(page))
         .route("/converse", post(converse::handle))
@@ -66,7 +90,33 @@ pub fn router(app: App) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::map_response(json_rejections))
         .layer(DefaultBodyLimit::max(limit))
+        .layer(cors)
         .with_state(app)
+}
+
+/// CORS for the browser page served from another origin: only the configured origins.
+fn cors_layer(origins: &[String]) -> tower_http::cors::CorsLayer {
+    use axum::http::{header, HeaderName, HeaderValue, Method};
+    let allowed: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    let layer = tower_http::cors::CorsLayer::new()
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            header::AUTHORIZATION,
+            HeaderName::from_static("x-amz-date"),
+            HeaderName::from_static("x-amz-security-token"),
+            HeaderName::from_static("x-amz-content-sha256"),
+        ])
+        .max_age(std::time::Duration::from_secs(600));
+    if origins.iter().any(|o| o == "*") {
+        layer.allow_origin(tower_http::cors::Any)
+    } else {
+        layer.allow_origin(allowed)
+    }
 }
 
 /// `GET /`: a small self-contained page (nothing is fetched from elsewhere) to try a prompt.

@@ -82,7 +82,8 @@ fn openai_error(e: &AppError) -> Response {
     )
         .into_response();
     if let Some(secs) = e.kind.retry_after() {
-        r.headers_mut().insert("retry-after", HeaderValue::from(secs));
+        r.headers_mut()
+            .insert("retry-after", HeaderValue::from(secs));
     }
     r
 }
@@ -234,6 +235,10 @@ pub(crate) async fn chat_completions(State(app): State<App>, body: Bytes) -> Res
     let model = chat.model_id.clone();
     let timing = app.timing(started);
     let log = RequestLog {
+        admission: match app.admit() {
+            Ok(a) => a,
+            Err(e) => return openai_error(&e),
+        },
         request_id: id.clone(),
         route: "openai",
         model_id: model.clone(),
@@ -325,6 +330,9 @@ pub(crate) async fn models(State(app): State<App>) -> Response {
             json!({"id": id, "object": "model", "created": 0, "owned_by": owner})
         })
         .collect();
-    (StatusCode::OK, Json(json!({"object": "list", "data": data}))).into_response()
+    (
+        StatusCode::OK,
+        Json(json!({"object": "list", "data": data})),
+    )
+        .into_response()
 }
-

@@ -195,12 +195,16 @@ fn decode_converse_event(
     }
 }
 
-/// Per-request facts for the log line written when the stream ends. Never holds text.
-#[derive(Debug, Clone)]
+/// Per-request facts for the log line written when the stream ends (never holds text), and
+/// the request's place among the concurrent streams, held until the stream is over.
+#[derive(Debug)]
 pub(crate) struct RequestLog {
     pub request_id: String,
     pub route: &'static str,
     pub model_id: String,
+    /// Held, never read: dropping it frees the place.
+    #[allow(dead_code)]
+    pub admission: crate::Admission,
 }
 
 impl RequestLog {

@@ -167,6 +167,7 @@ async fn run(
     }
     let timing = app.timing(started);
     let log = RequestLog {
+        admission: app.admit()?,
         request_id,
         route: "seed",
         model_id,
