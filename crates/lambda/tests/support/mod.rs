@@ -1,0 +1,6 @@
+//! Shared test support: the Runtime API emulator and a streaming test router.
+// Test scaffolding: failing loudly is the point (clippy only exempts `#[test]` bodies).
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod emulator;
+pub mod router;
