@@ -4,8 +4,9 @@
 #   1. `stream-demo` (this crate's runtime with a router that writes N lines GAP ms apart) must
 #      reach the HTTP client in several pieces spread in time, not in one lump at the end;
 #   2. the real `bedrock-stream-lambda` binary answers GET /healthz with `ok`.
-#   3. with SEED_REQUEST=1, POSTs events/event.json to the real binary (needs BEDROCK_ENDPOINT_URL
-#      to point at a local Bedrock endpoint; the lead wires that up) and checks it streams.
+#   3. the seed's request (events/event.json) through the function URL emulation to the real
+#      binary, against a local Bedrock endpoint (scripted engine, 30 ms between chunks) that this
+#      script starts: the text must arrive in many pieces spread in time.
 #
 # Needs: cargo-lambda (`pip install cargo-lambda`), curl, python3. Offline is fine.
 # Env: PORT (default: a free one), LINES (10), GAP_MS (200), BUILD_TIMEOUT (600 s).
@@ -24,16 +25,32 @@ log="$(mktemp -t cargo-lambda-watch.XXXXXX.log)"
 
 # Build first so the first invocation does not wait on the compiler.
 cargo build -p bedrock-stream-lambda --features stream-demo --bins
+cargo build -p bedrock-stream
+
+# The local Bedrock endpoint the function talks to (through the real AWS SDK).
+bedrock_log="$(mktemp -t local-bedrock.XXXXXX.log)"
+target/debug/bedrock-stream local-bedrock --engine scripted --chunk-delay-ms 30 --listen 127.0.0.1:0 \
+  >/dev/null 2>"$bedrock_log" &
+bedrock_pid=$!
+bedrock_url=""
+for _ in $(seq 1 100); do
+  bedrock_url="$(sed -n 's/.*listening on \(http:\/\/127\.0\.0\.1:[0-9]*\).*/\1/p' "$bedrock_log" | head -1)"
+  [[ -n "$bedrock_url" ]] && break
+  sleep 0.1
+done
 
 # --ignore-changes: others edit the workspace; a rebuild mid-test would restart the function.
-cargo lambda watch -p bedrock-stream-lambda -F stream-demo -A 127.0.0.1 -P "$PORT" \
-  --ignore-changes ${SEED_REQUEST:+--env-var BEDROCK_ENDPOINT_URL=${BEDROCK_ENDPOINT_URL:-}} >"$log" 2>&1 &
+cargo lambda watch -p bedrock-stream-lambda -F stream-demo -A 127.0.0.1 -P "$PORT" --ignore-changes \
+  --env-var "BEDROCK_ENDPOINT_URL=${bedrock_url}" --env-var AWS_REGION=us-east-1 \
+  --env-var AWS_ACCESS_KEY_ID=AKIDLOCAL --env-var AWS_SECRET_ACCESS_KEY=local \
+  --env-var AWS_MAX_ATTEMPTS=1 >"$log" 2>&1 &
 watch_pid=$!
 cleanup() {
-  kill "$watch_pid" 2>/dev/null || true
-  wait "$watch_pid" 2>/dev/null || true
+  kill "$watch_pid" "$bedrock_pid" 2>/dev/null || true
+  wait "$watch_pid" "$bedrock_pid" 2>/dev/null || true
 }
 trap cleanup EXIT
+[[ -n "$bedrock_url" ]] || { echo "FAIL: local-bedrock did not start: $(cat "$bedrock_log")" >&2; exit 1; }
 
 fail() { echo "FAIL: $*" >&2; echo "--- cargo lambda watch log ($log):" >&2; tail -40 "$log" >&2; exit 1; }
 
@@ -107,12 +124,16 @@ grep -q '^status 200$' <<<"$out" || fail "bedrock-stream-lambda /healthz: $out"
 grep -q '^body "ok' <<<"$out" || fail "bedrock-stream-lambda /healthz body: $out"
 echo "ok"
 
-if [[ -n "${SEED_REQUEST:-}" ]]; then
-  echo "== bedrock-stream-lambda: POST / with events/event.json"
-  out="$(read_stream POST "${base}/bedrock-stream-lambda/" "$(cat events/event.json)")" || fail "seed request failed"
-  grep -q '^status 200$' <<<"$out" || fail "seed request: $out"
-  reads="$(grep -cE '^[0-9.]+ [0-9]+$' <<<"$out")"
-  echo "pieces: ${reads}"
-  ((reads >= 2)) || fail "the seed request's answer arrived in one piece"
-fi
+echo "== bedrock-stream-lambda: POST / with events/event.json, against ${bedrock_url}"
+out="$(read_stream POST "${base}/bedrock-stream-lambda/" "$(cat events/event.json)")" || fail "seed request failed"
+grep -q '^status 200$' <<<"$out" || fail "seed request: $out"
+grep -q '^body "Scripted answer to: Explain serverless to a 5th grader.' <<<"$out" || fail "seed request body: $out"
+reads="$(grep -E '^[0-9.]+ [0-9]+$' <<<"$out")"
+pieces="$(wc -l <<<"$reads")"
+first_ms="$(head -1 <<<"$reads" | cut -d' ' -f1)"
+last_ms="$(tail -1 <<<"$reads" | cut -d' ' -f1)"
+echo "pieces: ${pieces}; first at ${first_ms} ms, last at ${last_ms} ms"
+# About 40 words 30 ms apart: many pieces over most of a second, not one lump.
+python3 -c "import sys; p,f,l=int('$pieces'),float('$first_ms'),float('$last_ms'); sys.exit(0 if p>=10 and l-f>=500 else 1)" \
+  || fail "the seed request's answer did not stream"
 echo "PASS"
