@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use bedrock_local::engines::model::ModelEngine;
 use bedrock_local::engines::openai::OpenAiEngine;
 use bedrock_local::{Engine, ScriptedConfig, ScriptedEngine};
 
@@ -15,7 +16,10 @@ pub(crate) struct EngineChoice {
     pub chunk_tokens: usize,
 }
 
-pub(crate) fn build(choice: &EngineChoice) -> anyhow::Result<Arc<dyn Engine>> {
+/// Requests that may wait for the embedded model before more are refused with 429.
+const MODEL_QUEUE_BOUND: usize = 64;
+
+pub(crate) async fn build(choice: &EngineChoice) -> anyhow::Result<Arc<dyn Engine>> {
     let engine = choice.engine.as_str();
     if engine == "scripted" {
         return Ok(Arc::new(ScriptedEngine::new(ScriptedConfig {
@@ -29,7 +33,16 @@ pub(crate) fn build(choice: &EngineChoice) -> anyhow::Result<Arc<dyn Engine>> {
         return Ok(Arc::new(e));
     }
     if engine == "model" {
-        bail!("the embedded model engine is not built into this binary yet; use --engine scripted")
+        let explicit = choice.model.clone();
+        let engine = tokio::task::spawn_blocking(move || -> anyhow::Result<ModelEngine> {
+            let path = bedrock_local_model::fetch::resolve_model(explicit.as_deref(), true)?;
+            let model = bedrock_local_model::EmbeddedModel::load(&path)
+                .with_context(|| format!("loading the model {}", path.display()))?;
+            Ok(ModelEngine::new(model, 1, MODEL_QUEUE_BOUND)?)
+        })
+        .await
+        .context("the model loader stopped")??;
+        return Ok(Arc::new(engine));
     }
     bail!("unknown engine `{engine}`: use model, scripted, or openai=URL")
 }

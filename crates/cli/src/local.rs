@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use anyhow::Context;
 use aws_sdk_bedrockruntime::config::{Credentials, Region};
 use bedrock_local::LocalBedrock;
+use bedrock_stream_handler::auth::{require_sigv4, SigV4Verifier};
 use bedrock_stream_handler::{body::end_streams_cleanly, router, App, Config};
 use tokio::net::TcpListener;
 
@@ -17,7 +18,8 @@ pub(crate) async fn run_local_bedrock(args: LocalBedrockArgs) -> anyhow::Result<
         model: args.model.clone(),
         chunk_delay_ms: args.chunk_delay_ms,
         chunk_tokens: args.chunk_tokens,
-    })?;
+    })
+    .await?;
     let server = LocalBedrock::new(engine);
     let listener = TcpListener::bind(args.listen)
         .await
@@ -87,7 +89,8 @@ pub(crate) async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
                 model: args.model.clone(),
                 chunk_delay_ms: args.chunk_delay_ms,
                 chunk_tokens: 1,
-            })?;
+            })
+            .await?;
             let server = LocalBedrock::new(engine);
             let desc = server.describe();
             let running = server
@@ -111,16 +114,39 @@ pub(crate) async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         other => anyhow::bail!("--bedrock {other}: use local, aws, or an http(s):// URL"),
     };
-    if args.auth == AuthMode::Sigv4 {
-        anyhow::bail!("--auth sigv4 is not available in this build yet");
-    }
-    if !is_loopback(&args.listen) {
+    let sigv4 = if args.auth == AuthMode::Sigv4 {
+        let file = args.credentials_file.as_ref().ok_or_else(|| {
+            anyhow::anyhow!(
+                "--auth sigv4 needs --credentials-file F: an AWS shared-credentials file with the keys to accept"
+            )
+        })?;
+        let region = std::env::var("AWS_REGION")
+            .ok()
+            .filter(|r| !r.trim().is_empty())
+            .unwrap_or_else(|| "us-east-1".to_string());
+        let verifier = SigV4Verifier::from_credentials_file(file, &region)?;
+        eprintln!(
+            "SigV4 auth on (service {}, region {}, {} keys)",
+            verifier.service(),
+            verifier.region(),
+            verifier.key_count()
+        );
+        Some(verifier)
+    } else {
+        None
+    };
+    if sigv4.is_none() && !is_loopback(&args.listen) {
         eprintln!(
             "WARNING: serving on {} with --auth none: anyone who can reach this address can spend your Bedrock tokens.",
             args.listen
         );
     }
-    let app = end_streams_cleanly(router(App::new(client, config)));
+    let max_body_bytes = config.max_body_bytes;
+    let mut app = router(App::new(client, config));
+    if let Some(verifier) = sigv4 {
+        app = require_sigv4(app, verifier, max_body_bytes);
+    }
+    let app = end_streams_cleanly(app);
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

@@ -2,6 +2,7 @@
 
 mod cli;
 mod engines;
+mod invoke;
 mod local;
 
 use std::process::ExitCode;
@@ -15,15 +16,33 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::LocalBedrock(args) => local::run_local_bedrock(args).await,
         cli::Command::Serve(args) => local::run_serve(args).await,
-        cli::Command::Invoke(_) | cli::Command::Model { .. } => Err(anyhow::anyhow!(
-            "this command is not available in this build yet"
-        )),
+        cli::Command::Invoke(args) => invoke::run_invoke(args).await,
+        cli::Command::Model { command } => model_command(command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bedrock-stream: error: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+async fn model_command(command: cli::ModelCommand) -> anyhow::Result<()> {
+    match command {
+        cli::ModelCommand::Path => {
+            println!(
+                "{}",
+                bedrock_local_model::fetch::default_model_path().display()
+            );
+            Ok(())
+        }
+        cli::ModelCommand::Fetch => {
+            let path =
+                tokio::task::spawn_blocking(|| bedrock_local_model::fetch::fetch_default(true))
+                    .await??;
+            println!("{}", path.display());
+            Ok(())
         }
     }
 }

@@ -1,5 +1,7 @@
 //! Every family in both directions: what the encoder writes, the decoder reads back.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use bedrock_families::{Family, StopReason, Usage, ALL_FAMILIES};
 use serde_json::{json, Value};
 

@@ -2,6 +2,7 @@
 //! people and programs. It does not know whether it runs in Lambda or locally, and it talks to
 //! Bedrock only through `aws-sdk-bedrockruntime`.
 
+pub mod auth;
 pub mod body;
 pub mod config;
 mod converse;

@@ -1,6 +1,7 @@
 //! A handler served on a real socket in front of the local Bedrock endpoint (scripted engine),
 //! talking to it through the real AWS SDK, as `bedrock-stream serve` runs it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(dead_code)]
 
 use std::sync::Arc;

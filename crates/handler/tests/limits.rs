@@ -1,5 +1,7 @@
 //! Concurrency limit and CORS.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::time::Duration;

@@ -1,5 +1,7 @@
 //! `POST /` (the seed contract) end to end: handler → real SDK → local Bedrock endpoint.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::time::{Duration, Instant};

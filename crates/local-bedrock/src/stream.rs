@@ -28,6 +28,8 @@ pub(crate) enum Shape {
     Converse,
 }
 
+type FrameStream = std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
+
 struct State {
     rx: mpsc::Receiver<EngineEvent>,
     shape: Shape,
@@ -40,7 +42,7 @@ struct State {
     seq: usize,
     done: bool,
     /// The rest of a `truncate` fault's body: half a frame, then an error.
-    truncated: Option<std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>>,
+    truncated: Option<FrameStream>,
 }
 
 impl State {

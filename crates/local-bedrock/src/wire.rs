@@ -93,11 +93,10 @@ mod tests {
         let mut buf = bytes::BytesMut::new();
         for piece in bytes.chunks(step.max(1)) {
             buf.extend_from_slice(piece);
-            loop {
-                match decoder.decode_frame(&mut buf).map_err(|e| e.to_string())? {
-                    DecodedFrame::Complete(m) => out.push(m),
-                    DecodedFrame::Incomplete => break,
-                }
+            while let DecodedFrame::Complete(m) =
+                decoder.decode_frame(&mut buf).map_err(|e| e.to_string())?
+            {
+                out.push(m);
             }
         }
         if !buf.is_empty() {

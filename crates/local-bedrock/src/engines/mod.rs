@@ -1,4 +1,5 @@
 //! Engines that plug into the local endpoint.
 
+pub mod model;
 pub mod openai;
 pub mod scripted;

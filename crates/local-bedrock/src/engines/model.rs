@@ -1,0 +1,138 @@
+//! The `model` engine: the embedded open model writes the words. The model is loaded once and
+//! shared; generations run on dedicated threads off the async runtime, one at a time in arrival
+//! order (the forward pass already uses every core), behind a bounded queue: past the bound a
+//! request is refused at once (ThrottlingException) rather than left waiting unboundedly. A
+//! request whose client left is skipped if still queued, and stopped within one token if running.
+
+use std::ops::ControlFlow;
+use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
+
+use bedrock_families::Usage;
+use bedrock_local_model::EmbeddedModel;
+use tokio::sync::mpsc;
+
+use crate::engine::{Engine, EngineError, EngineEvent, GenerationRequest};
+
+struct Job {
+    request: GenerationRequest,
+    tx: mpsc::Sender<EngineEvent>,
+}
+
+pub struct ModelEngine {
+    model: Arc<EmbeddedModel>,
+    queue: std_mpsc::SyncSender<Job>,
+    queue_bound: usize,
+}
+
+impl ModelEngine {
+    /// Starts `workers` generation threads (1 is right for a CPU model that uses every core)
+    /// with room for `queue_bound` waiting requests.
+    pub fn new(model: EmbeddedModel, workers: usize, queue_bound: usize) -> std::io::Result<Self> {
+        let model = Arc::new(model);
+        let (queue, jobs) = std_mpsc::sync_channel::<Job>(queue_bound);
+        let jobs = Arc::new(std::sync::Mutex::new(jobs));
+        for i in 0..workers.max(1) {
+            let model = Arc::clone(&model);
+            let jobs = Arc::clone(&jobs);
+            std::thread::Builder::new()
+                .name(format!("model-worker-{i}"))
+                .spawn(move || worker(&model, &jobs))?;
+        }
+        Ok(ModelEngine {
+            model,
+            queue,
+            queue_bound,
+        })
+    }
+}
+
+fn worker(model: &EmbeddedModel, jobs: &std::sync::Mutex<std_mpsc::Receiver<Job>>) {
+    loop {
+        let job = {
+            let Ok(rx) = jobs.lock() else { return };
+            match rx.recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            }
+        };
+        run(model, job);
+    }
+}
+
+fn run(model: &EmbeddedModel, job: Job) {
+    let Job { request, tx } = job;
+    if tx.is_closed() {
+        return; // The client left while the request waited.
+    }
+    let input_tokens =
+        u32::try_from(model.prompt_tokens(&request.prompt).len()).unwrap_or(u32::MAX);
+    if tx
+        .blocking_send(EngineEvent::Started { input_tokens })
+        .is_err()
+    {
+        return;
+    }
+    let mut on_text = |piece: &str| {
+        let event = EngineEvent::Text {
+            text: piece.to_string(),
+            tokens: 1,
+        };
+        match tx.blocking_send(event) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(_) => ControlFlow::Break(()),
+        }
+    };
+    let outcome = model.generate(&request.prompt, &request.sampling, &mut on_text);
+    let event = match outcome {
+        Ok(g) if g.cancelled => return,
+        Ok(g) => EngineEvent::Finished {
+            stop: g.stop,
+            usage: Usage {
+                input_tokens: g.input_tokens,
+                output_tokens: g.output_tokens,
+            },
+        },
+        Err(e) => EngineEvent::Failed {
+            message: format!("the embedded model failed: {e:#}"),
+        },
+    };
+    let _ = tx.blocking_send(event);
+}
+
+impl Engine for ModelEngine {
+    fn describe(&self) -> String {
+        format!(
+            "embedded model {} ({} threads, {} kernel, context {}, queue {})",
+            self.model.name(),
+            self.model.threads(),
+            self.model.kernel(),
+            self.model.max_context(),
+            self.queue_bound
+        )
+    }
+
+    fn generate(
+        &self,
+        request: GenerationRequest,
+    ) -> Result<mpsc::Receiver<EngineEvent>, EngineError> {
+        let prompt_len = self.model.prompt_tokens(&request.prompt).len();
+        if prompt_len >= self.model.max_context() {
+            return Err(EngineError::Validation(format!(
+                "Input is too long for requested model: {prompt_len} prompt tokens, the context holds {}.",
+                self.model.max_context()
+            )));
+        }
+        let (tx, rx) = mpsc::channel(32);
+        match self.queue.try_send(Job { request, tx }) {
+            Ok(()) => Ok(rx),
+            Err(std_mpsc::TrySendError::Full(_)) => Err(EngineError::Busy(format!(
+                "Too many requests: {} are already waiting for the embedded model.",
+                self.queue_bound
+            ))),
+            Err(std_mpsc::TrySendError::Disconnected(_)) => Err(EngineError::Internal(
+                "the embedded model's workers have stopped".into(),
+            )),
+        }
+    }
+}
