@@ -193,3 +193,72 @@ fn families_from_ids() {
         Some(Family::Llama)
     );
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Arbitrary JSON, a few levels deep.
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::from),
+            ".{0,40}".prop_map(Value::String),
+            Just(json!("\n\nHuman:")),
+            Just(json!("max_tokens")),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::hash_map(
+                    prop_oneof![
+                        Just("prompt".to_string()),
+                        Just("messages".to_string()),
+                        Just("max_tokens".to_string()),
+                        Just("max_tokens_to_sample".to_string()),
+                        Just("inputText".to_string()),
+                        Just("textGenerationConfig".to_string()),
+                        Just("inferenceConfig".to_string()),
+                        Just("content".to_string()),
+                        Just("role".to_string()),
+                        Just("choices".to_string()),
+                        ".{0,8}"
+                    ],
+                    inner,
+                    0..6
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Request parsing, capping and chunk decoding never panic on any JSON, whatever the family.
+        #[test]
+        fn parsers_take_any_json_without_panicking(v in json_value(), limit in 1u64..100_000) {
+            for f in ALL_FAMILIES {
+                let _ = f.parse_request(&v);
+                let mut capped = v.clone();
+                if f.cap_max_tokens(&mut capped, limit).is_ok() {
+                    if let Ok((_, s)) = f.parse_request(&capped) {
+                        prop_assert!(s.max_tokens.is_none_or(|m| u64::from(m) <= limit), "{f:?}");
+                    }
+                }
+                let _ = f.decode_chunk(&v);
+                let _ = f.decode_response(&v);
+                let _ = Family::from_chunk(&v);
+                let _ = Family::for_request("x", &v);
+            }
+        }
+
+        #[test]
+        fn model_ids_never_panic(id in ".{0,80}") {
+            let _ = Family::from_model_id(&id);
+            let _ = bedrock_families::ModelId::parse(&id).provider();
+        }
+    }
+}
