@@ -1,0 +1,16 @@
+//! bedrock-stream's benchmarks and load test, on loopback only, every loop bounded in count and
+//! time: `load` (throughput with faults, every byte checked), `latency` (first byte and per-chunk
+//! delay added by `serve`), `startup` (ready time, memory at 1/100/1,000 streams) and `all`,
+//! which writes `BENCHMARKS.md`.
+
+pub mod cases;
+pub mod client;
+pub mod latency;
+pub mod load;
+pub mod procs;
+pub mod report;
+pub mod run;
+pub mod startup;
+pub mod stats;
+pub mod svg;
+pub mod tap;
