@@ -71,6 +71,20 @@ fn json_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, BedrockError> {
     })
 }
 
+/// An InvokeModel body read as Bedrock reads it: JSON, the model's family, its fields.
+fn read_invoke_body(
+    model_id: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Family, Prompt, Sampling), BedrockError> {
+    let json = json_body(headers, body)?;
+    let family = resolve_family(model_id, &json)?;
+    let (prompt, sampling) = family
+        .parse_request(&json)
+        .map_err(|e| BedrockError::Validation(e.0))?;
+    Ok((family, prompt, sampling))
+}
+
 fn resolve_family(model_id: &str, body: &Value) -> Result<Family, BedrockError> {
     Family::for_request(model_id, body).ok_or_else(|| not_found(model_id))
 }
@@ -168,11 +182,7 @@ async fn invoke_with_response_stream(
     let id = request_id();
     let started = Instant::now();
     let result = (|| {
-        let json = json_body(&headers, &body)?;
-        let family = resolve_family(&model_id, &json)?;
-        let (prompt, sampling) = family
-            .parse_request(&json)
-            .map_err(|e| BedrockError::Validation(e.0))?;
+        let (family, prompt, sampling) = read_invoke_body(&model_id, &headers, &body)?;
         let (rx, fault) = start(&state, &model_id, prompt, sampling)?;
         Ok::<_, BedrockError>((family, rx, fault))
     })();
@@ -284,11 +294,7 @@ async fn invoke(
     let id = request_id();
     let started = Instant::now();
     let result = async {
-        let json = json_body(&headers, &body)?;
-        let family = resolve_family(&model_id, &json)?;
-        let (prompt, sampling) = family
-            .parse_request(&json)
-            .map_err(|e| BedrockError::Validation(e.0))?;
+        let (family, prompt, sampling) = read_invoke_body(&model_id, &headers, &body)?;
         let (rx, fault) = start(&state, &model_id, prompt, sampling)?;
         let answer = collect(&state, rx, fault, started).await?;
         Ok::<_, BedrockError>((family, answer))
