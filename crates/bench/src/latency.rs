@@ -65,6 +65,8 @@ pub struct LatencyReport {
     pub mismatches: usize,
     /// Cores other processes on the machine kept busy during the first-byte runs.
     pub other_cores: f64,
+    /// The same during the per-chunk runs.
+    pub other_cores_chunks: f64,
 }
 
 /// A direct SDK call: first text chunk time, arrival instants of text chunks, and the text.
@@ -206,6 +208,11 @@ pub async fn run(bin: &Path, cfg: &LatencyConfig) -> anyhow::Result<LatencyRepor
         tokio::time::timeout(CALL_LIMIT, direct(&sdk, case)).await??;
         tokio::time::timeout(CALL_LIMIT, through_serve(&http, &url, case)).await??;
     }
+    let (m0, c0, t0) = (
+        procs::MachineCpu::now(),
+        ours(&[&paced, &serve]),
+        Instant::now(),
+    );
     for case in cases.iter().skip(1).take(cfg.chunk_streams) {
         let (_, _, arrivals, text) = tokio::time::timeout(CALL_LIMIT, direct(&sdk, case)).await??;
         report.direct_gap_ms.extend(gaps(&arrivals));
@@ -225,6 +232,10 @@ pub async fn run(bin: &Path, cfg: &LatencyConfig) -> anyhow::Result<LatencyRepor
             report.mismatches += 1;
         }
     }
+    let secs = t0.elapsed().as_secs_f64();
+    let (busy, _) = m0.cores_since(&procs::MachineCpu::now(), secs);
+    let used = (ours(&[&paced, &serve]) - c0) / secs.max(1e-9);
+    report.other_cores_chunks = (busy - used).max(0.0);
     serve.stop().await;
     paced.stop().await;
     Ok(report)
@@ -254,8 +265,8 @@ impl LatencyReport {
             line("forwarding delay (tap)", &self.forward_ms),
             format!("text mismatches: {}", self.mismatches),
             format!(
-                "other processes kept {:.2} cores busy during the first-byte runs",
-                self.other_cores
+                "other processes kept {:.2} cores busy during the first-byte runs, {:.2} during the per-chunk runs",
+                self.other_cores, self.other_cores_chunks
             ),
         ]
         .join("\n")

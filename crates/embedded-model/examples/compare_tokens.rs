@@ -2,7 +2,7 @@
 //! see `bench/llama-cpp.mjs`): prints, for each position, our greedy choice, the reference's
 //! token, and our margin between the two.
 //!
-//! `cargo run --release -p bedrock-local-model --example tokens -- "Hello" [ref ids, comma-separated]`
+//! `cargo run --release -p bedrock-local-model --example compare_tokens -- "Hello" [ref ids, comma-separated]`
 
 use bedrock_families::Prompt;
 use bedrock_local_model::{fetch, EmbeddedModel};
