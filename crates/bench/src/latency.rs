@@ -18,7 +18,7 @@ use crate::stats::ms;
 use crate::tap::{self, Tap};
 
 /// What the latency benchmark does.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct LatencyConfig {
     /// Sequential requests each way for the first-byte comparison.
     pub n: usize,
@@ -45,7 +45,7 @@ impl Default for LatencyConfig {
 }
 
 /// What it measured (all in ms).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct LatencyReport {
     pub n: usize,
     pub direct_ttfb_ms: Vec<f64>,

@@ -40,7 +40,7 @@ pub enum FaultTarget {
 }
 
 /// What one load run does.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct LoadConfig {
     /// serve's base URL (`http://127.0.0.1:PORT`).
     pub url: String,
@@ -100,7 +100,7 @@ struct Record {
 }
 
 /// What a load run measured.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct LoadReport {
     pub streams: usize,
     pub concurrency: usize,

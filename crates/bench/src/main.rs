@@ -40,6 +40,9 @@ enum Command {
     Startup(StartupArgs),
     /// Everything, then writes BENCHMARKS.md and the TTFB plot.
     All(AllArgs),
+    /// Writes BENCHMARKS.md and the plot again from the results `all` saved (for instance after
+    /// editing crates/bench/ANALYSIS.md), without running anything.
+    Render(OutArgs),
 }
 
 #[derive(Debug, Args)]
@@ -95,6 +98,15 @@ struct AllArgs {
     /// The full run (the default).
     #[arg(long)]
     full: bool,
+    #[command(flatten)]
+    out: OutArgs,
+    /// A note on how the binary was built, shown in the report.
+    #[arg(long)]
+    build_note: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+struct OutArgs {
     /// Where to write the report [default: BENCHMARKS.md in the workspace].
     #[arg(long)]
     out: Option<PathBuf>,
@@ -102,9 +114,45 @@ struct AllArgs {
     /// report, else next to the report].
     #[arg(long)]
     svg: Option<PathBuf>,
-    /// A note on how the binary was built, shown in the report.
+    /// Where the raw results go (and `render` reads them from) [default:
+    /// crates/bench/results/last-run.json for the default report, else next to the report].
     #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+fn all_config(
+    size: Size,
+    bin: PathBuf,
+    o: &OutArgs,
     build_note: Option<String>,
+    serve: ServeOptions,
+) -> AllConfig {
+    let root = procs::workspace_root();
+    let default_out = o.out.is_none();
+    let out = o.out.clone().unwrap_or_else(|| root.join("BENCHMARKS.md"));
+    let beside = |default: &str, ext: &str| {
+        if default_out {
+            root.join("crates/bench/results").join(default)
+        } else {
+            out.with_extension(ext)
+        }
+    };
+    AllConfig {
+        size,
+        bin,
+        svg: o
+            .svg
+            .clone()
+            .unwrap_or_else(|| beside("ttfb.svg", "ttfb.svg")),
+        json: o
+            .json
+            .clone()
+            .unwrap_or_else(|| beside("last-run.json", "json")),
+        out,
+        analysis: Some(root.join("crates/bench/ANALYSIS.md")),
+        build_note,
+        serve,
+    }
 }
 
 #[tokio::main]
@@ -121,6 +169,22 @@ async fn main() -> ExitCode {
 }
 
 async fn run_cli(cli: Cli) -> anyhow::Result<bool> {
+    if let Command::Render(o) = &cli.command {
+        let cfg = all_config(Size::Full, PathBuf::new(), o, None, ServeOptions::default());
+        let res = report::load_results(&cfg.json)?;
+        let cfg = AllConfig {
+            size: res.size,
+            ..cfg
+        };
+        report::render(&cfg, &res)?;
+        println!(
+            "wrote {} and {} from {}",
+            cfg.out.display(),
+            cfg.svg.display(),
+            cfg.json.display()
+        );
+        return Ok(true);
+    }
     let before = procs::nofile_limit();
     let after = procs::raise_nofile_limit();
     eprintln!("open files: soft limit {before} → {after} (children inherit it)");
@@ -186,27 +250,10 @@ async fn run_cli(cli: Cli) -> anyhow::Result<bool> {
             println!("{}", r.summary());
             Ok(r.memory.iter().all(|m| m.load.passed()))
         }
+        Command::Render(_) => Ok(true),
         Command::All(a) => {
             let size = if a.quick { Size::Quick } else { Size::Full };
-            let root = procs::workspace_root();
-            let default_out = a.out.is_none();
-            let out = a.out.unwrap_or_else(|| root.join("BENCHMARKS.md"));
-            let svg = a.svg.unwrap_or_else(|| {
-                if default_out {
-                    root.join("crates/bench/results/ttfb.svg")
-                } else {
-                    out.with_extension("ttfb.svg")
-                }
-            });
-            let cfg = AllConfig {
-                size,
-                bin,
-                out,
-                svg,
-                analysis: Some(root.join("crates/bench/ANALYSIS.md")),
-                build_note: a.build_note,
-                serve,
-            };
+            let cfg = all_config(size, bin, &a.out, a.build_note, serve);
             let res = report::all(&cfg).await?;
             println!(
                 "wrote {} and {} in {:.0} s",

@@ -217,7 +217,7 @@ pub async fn local_bedrock(
 }
 
 /// How `serve` is run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ServeOptions {
     /// `RUST_LOG` for serve (its default is `info`: one line per request).
     pub rust_log: String,
@@ -355,7 +355,7 @@ pub struct RssSampler {
 }
 
 /// What the sampler saw.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct RssReport {
     /// Largest sampled VmRSS, KiB.
     pub max_sampled_kib: u64,

@@ -16,7 +16,7 @@ use crate::stats::{Dist, Spread};
 use crate::svg;
 
 /// How big a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Size {
     /// CI: checks that everything runs and results are sane, in well under a minute.
     Quick,
@@ -30,6 +30,8 @@ pub struct AllConfig {
     pub bin: PathBuf,
     pub out: PathBuf,
     pub svg: PathBuf,
+    /// The raw results, so the report can be rendered again (`bench render`).
+    pub json: PathBuf,
     /// Hand-written analysis included verbatim (causes of unmet goals), if it exists.
     pub analysis: Option<PathBuf>,
     /// How the binary was built (shown in the report).
@@ -37,7 +39,7 @@ pub struct AllConfig {
     pub serve: ServeOptions,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Plan {
     pub startup: StartupConfig,
     pub latency: LatencyConfig,
@@ -84,7 +86,9 @@ impl Plan {
     }
 }
 
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct AllResults {
+    pub size: Size,
     pub plan: Plan,
     pub machine: Machine,
     pub startup: StartupReport,
@@ -132,6 +136,7 @@ pub async fn run_all(cfg: &AllConfig) -> anyhow::Result<AllResults> {
         loads.push(report);
     }
     Ok(AllResults {
+        size: cfg.size,
         plan,
         machine,
         startup,
@@ -143,7 +148,7 @@ pub async fn run_all(cfg: &AllConfig) -> anyhow::Result<AllResults> {
 }
 
 /// Where and what ran.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Machine {
     pub nproc: usize,
     pub cpu: String,
@@ -321,7 +326,7 @@ pub fn write_svg(cfg: &AllConfig, res: &AllResults) -> anyhow::Result<()> {
 pub fn markdown(cfg: &AllConfig, res: &AllResults) -> String {
     let m = &res.machine;
     let mut s = String::new();
-    let quick = cfg.size == Size::Quick;
+    let quick = res.size == Size::Quick;
     let size = if quick { "--quick" } else { "--full" };
     let _ = writeln!(s, "# Benchmarks\n");
     let _ = writeln!(
@@ -485,7 +490,7 @@ pub fn markdown(cfg: &AllConfig, res: &AllResults) -> String {
             res.plan.load.load.words,
             res.plan.load.chunk_delay_ms,
             res.plan.load.load.faults_every,
-            cfg.serve.rust_log,
+            res.plan.load.serve.rust_log,
         );
     }
     let spread = |f: &dyn Fn(&ProcLoadReport) -> f64| {
@@ -750,24 +755,11 @@ pub fn markdown(cfg: &AllConfig, res: &AllResults) -> String {
     let _ = writeln!(s);
 
     // Analysis.
-    let _ = writeln!(s, "## Analysis\n");
-    match cfg
+    let analysis = cfg
         .analysis
         .as_ref()
-        .and_then(|p| std::fs::read_to_string(p).ok())
-    {
-        Some(text) => {
-            let _ = writeln!(
-                s,
-                "Written by hand from profiles of this code (`crates/bench/ANALYSIS.md`, included here as is).\n"
-            );
-            s.push_str(text.trim_end());
-            s.push_str("\n\n");
-        }
-        None => {
-            let _ = writeln!(s, "No analysis written yet.\n");
-        }
-    }
+        .and_then(|p| std::fs::read_to_string(p).ok());
+    s.push_str(&analysis_section(analysis.as_deref()));
 
     // Not measured.
     let _ = writeln!(s, "## Not measured yet\n");
@@ -790,7 +782,8 @@ pub fn markdown(cfg: &AllConfig, res: &AllResults) -> String {
          cargo run --release -p bench -- all --full  # writes BENCHMARKS.md and crates/bench/results/ttfb.svg\n\
          cargo run --release -p bench -- load --streams 20000 --concurrency 1000 --faults-every 50\n\
          cargo run --release -p bench -- latency\n\
-         cargo run --release -p bench -- startup\n```\n\n\
+         cargo run --release -p bench -- startup\n\
+         cargo run --release -p bench -- render      # BENCHMARKS.md again from the saved results (after editing crates/bench/ANALYSIS.md)\n```\n\n\
          `--bin PATH` (or `BEDROCK_STREAM_BIN`) picks another `bedrock-stream` binary. \
          `bench load` exits non-zero when any stream is lost or corrupted; `cargo test -p bench` runs a \
          small in-process version (300 streams, 100 concurrent, faults mixed in)."
@@ -798,18 +791,74 @@ pub fn markdown(cfg: &AllConfig, res: &AllResults) -> String {
     s
 }
 
-/// Runs everything and writes the report and plot; returns the results.
+const ANALYSIS_HEADING: &str = "## Analysis\n";
+
+/// The report's analysis section: the hand-written text, included as is.
+pub fn analysis_section(text: Option<&str>) -> String {
+    match text {
+        Some(text) => format!(
+            "{ANALYSIS_HEADING}\nWritten by hand from profiles of this code (`crates/bench/ANALYSIS.md`, included here as is).\n\n{}\n\n",
+            text.trim_end()
+        ),
+        None => format!("{ANALYSIS_HEADING}\nNo analysis written yet.\n\n"),
+    }
+}
+
+/// Writes the report and the plot for `res`.
+pub fn render(cfg: &AllConfig, res: &AllResults) -> anyhow::Result<()> {
+    write_svg(cfg, res)?;
+    let md = markdown(cfg, res);
+    std::fs::write(&cfg.out, md).with_context(|| format!("writing {}", cfg.out.display()))
+}
+
+/// Runs everything, saves the raw results, writes the report and plot; returns the results.
 pub async fn all(cfg: &AllConfig) -> anyhow::Result<AllResults> {
     let res = run_all(cfg).await?;
-    write_svg(cfg, &res)?;
-    let md = markdown(cfg, &res);
-    std::fs::write(&cfg.out, md).with_context(|| format!("writing {}", cfg.out.display()))?;
+    if let Some(dir) = cfg.json.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let mut value = serde_json::to_value(&res)?;
+    round_floats(&mut value);
+    std::fs::write(&cfg.json, serde_json::to_vec(&value)?)
+        .with_context(|| format!("writing {}", cfg.json.display()))?;
+    render(cfg, &res)?;
     Ok(res)
+}
+
+/// Rounds every float to three decimals (a microsecond for times in ms): keeps the saved
+/// results small.
+fn round_floats(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            if let Some(x) = n.as_f64().map(|x| (x * 1000.0).round() / 1000.0) {
+                if let Some(r) = serde_json::Number::from_f64(x) {
+                    *n = r;
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(round_floats),
+        Value::Object(o) => o.values_mut().for_each(round_floats),
+        _ => {}
+    }
+}
+
+/// Reads results saved by [`all`].
+pub fn load_results(path: &Path) -> anyhow::Result<AllResults> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn saved_floats_are_rounded() {
+        let mut v = serde_json::json!({"a": [1.23456789, 2], "b": {"c": 0.0004}});
+        round_floats(&mut v);
+        assert_eq!(v, serde_json::json!({"a": [1.235, 2], "b": {"c": 0.0}}));
+    }
 
     #[test]
     fn dates_and_batches() {

@@ -11,7 +11,7 @@ use crate::client;
 use crate::load::{self, FaultTarget, LoadConfig, LoadReport};
 use crate::procs::{self, RssReport, RssSampler, ServeOptions};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ProcLoadConfig {
     /// `url` is filled in with serve's.
     pub load: LoadConfig,
@@ -19,7 +19,7 @@ pub struct ProcLoadConfig {
     pub serve: ServeOptions,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ProcLoadReport {
     pub load: LoadReport,
     pub rss: RssReport,

@@ -8,7 +8,7 @@ use crate::load::{self, FaultTarget, LoadConfig, LoadReport};
 use crate::procs::{self, RssSampler, ServeOptions};
 use crate::stats::ms;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct StartupConfig {
     /// Fresh `serve` processes to time.
     pub repeats: usize,
@@ -34,7 +34,7 @@ impl Default for StartupConfig {
 }
 
 /// Memory at one concurrency level.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct MemoryLevel {
     pub concurrency: usize,
     /// RSS once ready, before any request, KiB.
@@ -46,7 +46,7 @@ pub struct MemoryLevel {
     pub load: LoadReport,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct StartupReport {
     /// Spawn → first 200 from `/healthz`, ms.
     pub ready_ms: Vec<f64>,

@@ -41,12 +41,17 @@ pub fn cdf(title: &str, x_label: &str, series: &[Series<'_>]) -> String {
     let d1 = hi.log10().ceil().max(d0 + 1.0);
     let px = |v: f64| LEFT + (v.max(10f64.powf(d0)).log10() - d0) / (d1 - d0) * (W - LEFT - RIGHT);
     let py = |f: f64| TOP + (1.0 - f) * (H - TOP - BOTTOM);
+    // The legend goes under the plot, one line per series.
+    let total_h = H + 18.0 * series.len() as f64 + 6.0;
     let mut out = String::new();
     let _ = writeln!(
         out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="12">"#
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{total_h}" viewBox="0 0 {W} {total_h}" font-family="sans-serif" font-size="12">"#
     );
-    let _ = writeln!(out, r#"<rect width="{W}" height="{H}" fill="white"/>"#);
+    let _ = writeln!(
+        out,
+        r#"<rect width="{W}" height="{total_h}" fill="white"/>"#
+    );
     let _ = writeln!(
         out,
         r#"<text x="{}" y="22" text-anchor="middle" font-size="15">{}</text>"#,
@@ -137,9 +142,8 @@ pub fn cdf(title: &str, x_label: &str, series: &[Series<'_>]) -> String {
                 points.trim_end()
             );
         }
-        // Legend in the lower right, where cumulative curves rarely are.
-        let ly = H - BOTTOM - 14.0 - 18.0 * (series.len() - 1 - k) as f64;
-        let lx = W - RIGHT - 340.0;
+        let ly = H + 4.0 + 18.0 * k as f64;
+        let lx = LEFT + 12.0;
         let _ = writeln!(
             out,
             r#"<line x1="{:.1}" y1="{ly:.1}" x2="{:.1}" y2="{ly:.1}" stroke="{}" stroke-width="3"/><text x="{:.1}" y="{:.1}">{} (n={n})</text>"#,
