@@ -16,7 +16,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::error::{AppError, ErrorKind};
+use crate::error::{send_by, AppError};
 use crate::format::Format;
 use crate::pipeline::{self, RequestLog, Upstream};
 use crate::seed::{parse_json, resolve_model};
@@ -164,17 +164,16 @@ impl Chat {
             }
             call = call.guardrail_config(cfg.build());
         }
-        match tokio::time::timeout_at(deadline.into(), call.send()).await {
-            Ok(Ok(out)) => Ok(Upstream::Converse {
-                rx: out.stream,
-                tool: None,
-            }),
-            Ok(Err(e)) => Err(AppError::from_sdk(&e)),
-            Err(_) => Err(AppError::new(
-                ErrorKind::UpstreamTimeout,
-                "Bedrock did not start answering within the request timeout",
-            )),
-        }
+        let out = send_by(
+            deadline,
+            call.send(),
+            "Bedrock did not start answering within the request timeout",
+        )
+        .await?;
+        Ok(Upstream::Converse {
+            rx: out.stream,
+            tool: None,
+        })
     }
 
     /// Calls `Converse` (not streaming) for this chat.
@@ -197,16 +196,12 @@ impl Chat {
         if let Some(extra) = &self.additional {
             call = call.additional_model_request_fields(to_document(extra));
         }
-        let out = match tokio::time::timeout_at(deadline.into(), call.send()).await {
-            Ok(Ok(out)) => out,
-            Ok(Err(e)) => return Err(AppError::from_sdk(&e)),
-            Err(_) => {
-                return Err(AppError::new(
-                    ErrorKind::UpstreamTimeout,
-                    "Bedrock did not answer within the request timeout",
-                ))
-            }
-        };
+        let out = send_by(
+            deadline,
+            call.send(),
+            "Bedrock did not answer within the request timeout",
+        )
+        .await?;
         let text: String = out
             .output()
             .and_then(|o| o.as_message().ok())

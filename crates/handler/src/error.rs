@@ -203,6 +203,24 @@ impl AppError {
     }
 }
 
+/// Awaits one SDK call until `deadline`: a service or transport failure is classified by
+/// [`AppError::from_sdk`], running out of time is `UpstreamTimeout` with `timeout_message`.
+pub(crate) async fn send_by<T, E, R>(
+    deadline: std::time::Instant,
+    call: impl std::future::Future<Output = Result<T, SdkError<E, R>>>,
+    timeout_message: &str,
+) -> Result<T, AppError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match tokio::time::timeout_at(deadline.into(), call).await {
+        Ok(Ok(out)) => Ok(out),
+        Ok(Err(e)) => Err(AppError::from_sdk(&e)),
+        Err(_) => Err(AppError::new(ErrorKind::UpstreamTimeout, timeout_message)),
+    }
+}
+
 /// The error and its sources, joined, for messages that must say why.
 pub fn error_chain(err: &dyn std::error::Error) -> String {
     let mut out = err.to_string();

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::error::AppError;
+use crate::error::{send_by, AppError};
 use crate::format::Format;
 use crate::pipeline::{self, RequestLog, Upstream};
 use crate::App;
@@ -172,18 +172,17 @@ async fn run(
         route: "seed",
         model_id,
     };
-    let output = match tokio::time::timeout_at(timing.deadline.into(), call.send()).await {
-        Ok(Ok(o)) => o,
-        Ok(Err(e)) => {
-            let err = AppError::from_sdk(&e);
+    let output = match send_by(
+        timing.deadline,
+        call.send(),
+        "Bedrock did not start answering within the request timeout",
+    )
+    .await
+    {
+        Ok(o) => o,
+        Err(err) => {
             log.finished(&Default::default(), Some(&err));
             return Err(err);
-        }
-        Err(_) => {
-            return Err(AppError::new(
-                crate::error::ErrorKind::UpstreamTimeout,
-                "Bedrock did not start answering within the request timeout",
-            ))
         }
     };
     let upstream = Upstream::Invoke {
