@@ -6,11 +6,15 @@
 
 pub mod cases;
 pub mod client;
+pub mod coldstart;
+pub mod gateways;
 pub mod latency;
 pub mod load;
+pub mod model;
 pub mod procs;
 pub mod report;
 pub mod run;
+pub mod sizes;
 pub mod startup;
 pub mod stats;
 pub mod svg;

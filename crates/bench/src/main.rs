@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use bench::latency::{self, LatencyConfig};
 use bench::load::LoadConfig;
+use bench::model::ModelConfig;
 use bench::procs::{self, ServeOptions};
 use bench::report::{self, AllConfig, Size};
 use bench::run::{self, ProcLoadConfig};
@@ -38,11 +39,20 @@ enum Command {
     Latency(LatencyArgs),
     /// serve's ready time and its peak RSS at 1, 100 and 1,000 concurrent streams.
     Startup(StartupArgs),
+    /// serve vs the LiteLLM proxy in front of the same local endpoint: streams/s, chunks/s, added
+    /// first content, startup, memory, CPU per stream; prints the report section.
+    Gateways(GatewaysArgs),
+    /// Lambda cold start and memory: bedrock-stream-lambda vs the seed's Node.js handler vs a
+    /// Python boto3 handler, through a Runtime API emulator.
+    Coldstart(ColdstartArgs),
     /// Everything, then writes BENCHMARKS.md and the TTFB plot.
     All(AllArgs),
     /// Writes BENCHMARKS.md and the plot again from the results `all` saved (for instance after
     /// editing crates/bench/ANALYSIS.md), without running anything.
     Render(OutArgs),
+    /// The embedded model beside llama.cpp (same GGUF, prompt and threads, alternating rounds):
+    /// decode tok/s and time to first token; prints the report section.
+    Model(ModelArgs),
 }
 
 #[derive(Debug, Args)]
@@ -91,6 +101,38 @@ struct StartupArgs {
 }
 
 #[derive(Debug, Args)]
+struct ColdstartArgs {
+    /// Fresh processes per runtime.
+    #[arg(long, default_value_t = 15)]
+    starts: usize,
+    /// Warm invocations per process after the cold one.
+    #[arg(long, default_value_t = 20)]
+    warm: usize,
+}
+
+#[derive(Debug, Args)]
+struct GatewaysArgs {
+    /// CI size: a few dozen streams per gateway.
+    #[arg(long)]
+    quick: bool,
+    /// serve only.
+    #[arg(long)]
+    no_litellm: bool,
+    /// Fresh processes (one throughput run each) per gateway.
+    #[arg(long)]
+    runs: Option<usize>,
+    /// Streams in flight during the throughput runs.
+    #[arg(long)]
+    concurrency: Option<usize>,
+    /// Also save the raw results here (JSON).
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Also write the report section here (Markdown).
+    #[arg(long)]
+    md: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
 struct AllArgs {
     /// CI size: checks that it runs and nothing is lost, in well under a minute.
     #[arg(long, conflicts_with = "full")]
@@ -103,6 +145,35 @@ struct AllArgs {
     /// A note on how the binary was built, shown in the report.
     #[arg(long)]
     build_note: Option<String>,
+    /// Skip timing a cold `sam build` (it takes about a quarter of an hour on 2 cores); the
+    /// quick run always skips it.
+    #[arg(long)]
+    skip_sam_build: bool,
+}
+
+#[derive(Debug, Args)]
+struct ModelArgs {
+    /// CI size: one short round at 2 threads, the model only if already cached.
+    #[arg(long)]
+    quick: bool,
+    /// Tokens per measured run.
+    #[arg(long)]
+    tokens: Option<u32>,
+    /// Rounds per thread count.
+    #[arg(long)]
+    rounds: Option<usize>,
+    /// Measured runs per engine per round.
+    #[arg(long)]
+    runs: Option<usize>,
+    /// Thread counts, e.g. 2,1.
+    #[arg(long, value_delimiter = ',')]
+    threads: Option<Vec<usize>>,
+    /// Our engine only.
+    #[arg(long)]
+    no_llama_cpp: bool,
+    /// Also save the raw results here (JSON).
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -126,6 +197,7 @@ fn all_config(
     o: &OutArgs,
     build_note: Option<String>,
     serve: ServeOptions,
+    sam_build: bool,
 ) -> AllConfig {
     let root = procs::workspace_root();
     let default_out = o.out.is_none();
@@ -152,6 +224,7 @@ fn all_config(
         analysis: Some(root.join("crates/bench/ANALYSIS.md")),
         build_note,
         serve,
+        sam_build,
     }
 }
 
@@ -170,7 +243,14 @@ async fn main() -> ExitCode {
 
 async fn run_cli(cli: Cli) -> anyhow::Result<bool> {
     if let Command::Render(o) = &cli.command {
-        let cfg = all_config(Size::Full, PathBuf::new(), o, None, ServeOptions::default());
+        let cfg = all_config(
+            Size::Full,
+            PathBuf::new(),
+            o,
+            None,
+            ServeOptions::default(),
+            false,
+        );
         let res = report::load_results(&cfg.json)?;
         let cfg = AllConfig {
             size: res.size,
@@ -184,6 +264,9 @@ async fn run_cli(cli: Cli) -> anyhow::Result<bool> {
             cfg.json.display()
         );
         return Ok(true);
+    }
+    if let Command::Model(a) = &cli.command {
+        return run_model(a).await;
     }
     let before = procs::nofile_limit();
     let after = procs::raise_nofile_limit();
@@ -250,10 +333,48 @@ async fn run_cli(cli: Cli) -> anyhow::Result<bool> {
             println!("{}", r.summary());
             Ok(r.memory.iter().all(|m| m.load.passed()))
         }
+        Command::Coldstart(a) => {
+            let cfg = bench::coldstart::ColdStartConfig {
+                starts: a.starts,
+                warm: a.warm,
+                ..bench::coldstart::ColdStartConfig::for_size(Size::Full)
+            };
+            let r = bench::coldstart::run(&bin, &cfg).await?;
+            println!("{}", r.summary());
+            Ok(r.bad_answers() == 0)
+        }
+        Command::Gateways(a) => {
+            use bench::gateways::{self, GatewaysConfig};
+            let base = GatewaysConfig::for_size(if a.quick { Size::Quick } else { Size::Full });
+            let cfg = GatewaysConfig {
+                runs: a.runs.unwrap_or(base.runs),
+                concurrency: a.concurrency.unwrap_or(base.concurrency),
+                with_litellm: !a.no_litellm,
+                serve,
+                ..base
+            };
+            let r = gateways::run(&bin, &cfg).await?;
+            eprintln!("{}", r.summary());
+            let mut md = gateways::markdown(&r);
+            md.push_str("| goal | measured | | conditions |\n| --- | --- | --- | --- |\n");
+            for g in gateways::goals(&r) {
+                md.push_str(&format!("| {} |\n", g.join(" | ")));
+            }
+            if let Some(path) = &a.json {
+                std::fs::write(path, gateways::to_json(&r)?)?;
+            }
+            if let Some(path) = &a.md {
+                std::fs::write(path, &md)?;
+            }
+            println!("{md}");
+            Ok(r.serve_passed())
+        }
         Command::Render(_) => Ok(true),
+        Command::Model(_) => Ok(true),
         Command::All(a) => {
             let size = if a.quick { Size::Quick } else { Size::Full };
-            let cfg = all_config(size, bin, &a.out, a.build_note, serve);
+            let sam_build = !a.quick && !a.skip_sam_build;
+            let cfg = all_config(size, bin, &a.out, a.build_note, serve, sam_build);
             let res = report::all(&cfg).await?;
             println!(
                 "wrote {} and {} in {:.0} s",
@@ -270,4 +391,33 @@ async fn run_cli(cli: Cli) -> anyhow::Result<bool> {
             Ok(res.passed())
         }
     }
+}
+
+async fn run_model(a: &ModelArgs) -> anyhow::Result<bool> {
+    let base = ModelConfig::for_size(if a.quick { Size::Quick } else { Size::Full });
+    let cfg = ModelConfig {
+        tokens: a.tokens.unwrap_or(base.tokens),
+        rounds: a.rounds.unwrap_or(base.rounds),
+        runs: a.runs.unwrap_or(base.runs),
+        threads: a.threads.clone().unwrap_or(base.threads.clone()),
+        llama_cpp: base.llama_cpp && !a.no_llama_cpp,
+        // Explicit rounds are run in full.
+        time_budget: if a.rounds.is_some() {
+            std::time::Duration::from_secs(3600)
+        } else {
+            base.time_budget
+        },
+        ..base
+    };
+    let r = bench::model::run(&cfg).await?;
+    if let Some(path) = &a.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&r)?)?;
+    }
+    println!("{}", bench::model::markdown(&r));
+    println!("| goal | measured | | conditions |\n| --- | --- | --- | --- |");
+    for g in bench::model::goals(&r) {
+        println!("| {} |", g.join(" | "));
+    }
+    eprintln!("{}", r.summary_lines());
+    Ok(true)
 }

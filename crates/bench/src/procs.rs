@@ -403,6 +403,14 @@ impl RssSampler {
     }
 }
 
+/// Where `crates/bench/peers/setup.sh` installed the comparison peers (Node.js and Python
+/// handlers, LiteLLM, node-llama-cpp): `$BENCH_PEERS_DIR`, else `target/bench-peers`.
+pub fn peers_dir() -> PathBuf {
+    std::env::var_os("BENCH_PEERS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target/bench-peers"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,10 +7,14 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 
+use crate::coldstart::{self, ColdStartConfig, ColdStartReport};
+use crate::gateways::{self, GatewaysConfig, GatewaysReport};
 use crate::latency::{self, LatencyConfig, LatencyReport};
 use crate::load::LoadConfig;
+use crate::model::{self, ModelConfig, ModelReport};
 use crate::procs::ServeOptions;
 use crate::run::{self, ProcLoadConfig, ProcLoadReport};
+use crate::sizes::{self, SizesReport};
 use crate::startup::{self, StartupConfig, StartupReport};
 use crate::stats::{Dist, Spread};
 use crate::svg;
@@ -37,6 +41,8 @@ pub struct AllConfig {
     /// How the binary was built (shown in the report).
     pub build_note: Option<String>,
     pub serve: ServeOptions,
+    /// Time a cold `sam build` (about a quarter of an hour on 2 cores).
+    pub sam_build: bool,
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -45,6 +51,20 @@ pub struct Plan {
     pub latency: LatencyConfig,
     pub load: ProcLoadConfig,
     pub load_repeats: usize,
+    #[serde(default = "default_coldstart")]
+    pub coldstart: ColdStartConfig,
+    #[serde(default = "default_gateways")]
+    pub gateways: GatewaysConfig,
+    #[serde(default)]
+    pub model: ModelConfig,
+}
+
+fn default_gateways() -> GatewaysConfig {
+    GatewaysConfig::for_size(Size::Full)
+}
+
+fn default_coldstart() -> ColdStartConfig {
+    ColdStartConfig::for_size(Size::Full)
 }
 
 impl Plan {
@@ -82,6 +102,12 @@ impl Plan {
                 serve: serve.clone(),
             },
             load_repeats: if quick { 1 } else { 3 },
+            coldstart: ColdStartConfig::for_size(size),
+            gateways: GatewaysConfig {
+                serve: serve.clone(),
+                ..GatewaysConfig::for_size(size)
+            },
+            model: ModelConfig::for_size(size),
         }
     }
 }
@@ -94,6 +120,14 @@ pub struct AllResults {
     pub startup: StartupReport,
     pub latency: LatencyReport,
     pub loads: Vec<ProcLoadReport>,
+    #[serde(default)]
+    pub coldstart: Option<ColdStartReport>,
+    #[serde(default)]
+    pub sizes: Option<SizesReport>,
+    #[serde(default)]
+    pub gateways: Option<GatewaysReport>,
+    #[serde(default)]
+    pub model: ModelReport,
     pub seconds: f64,
     pub load_after: String,
 }
@@ -103,6 +137,11 @@ impl AllResults {
         self.loads.iter().all(|l| l.load.passed())
             && self.startup.memory.iter().all(|m| m.load.passed())
             && self.latency.mismatches == 0
+            && self.coldstart.as_ref().is_none_or(|c| c.bad_answers() == 0)
+            && self
+                .gateways
+                .as_ref()
+                .is_none_or(GatewaysReport::serve_passed)
     }
 
     pub fn lost_or_corrupted(&self) -> usize {
@@ -135,6 +174,26 @@ pub async fn run_all(cfg: &AllConfig) -> anyhow::Result<AllResults> {
         eprintln!("{}", report.summary());
         loads.push(report);
     }
+    eprintln!("== Lambda cold start: Rust vs Node.js vs Python");
+    let cold = coldstart::run(&cfg.bin, &plan.coldstart).await?;
+    eprintln!("{}", cold.summary());
+    eprintln!("== gateways: serve vs LiteLLM");
+    let gw = gateways::run(&cfg.bin, &plan.gateways).await?;
+    eprintln!("{}", gw.summary());
+    // The model comparison measures CPU speed: it runs when nothing else of the bench does.
+    eprintln!("== embedded model vs llama.cpp");
+    let model = model::run(&plan.model).await?;
+    eprintln!("{}", model.summary_lines());
+    eprintln!(
+        "== sizes{}",
+        if cfg.sam_build { " and sam build" } else { "" }
+    );
+    let sizes = sizes::run(
+        &cfg.bin,
+        cfg.sam_build,
+        std::time::Duration::from_secs(45 * 60),
+    )
+    .await?;
     Ok(AllResults {
         size: cfg.size,
         plan,
@@ -142,6 +201,10 @@ pub async fn run_all(cfg: &AllConfig) -> anyhow::Result<AllResults> {
         startup,
         latency,
         loads,
+        coldstart: Some(cold),
+        sizes: Some(sizes),
+        gateways: Some(gw),
+        model,
         seconds: t0.elapsed().as_secs_f64(),
         load_after: loadavg(),
     })
@@ -319,7 +382,18 @@ pub fn write_svg(cfg: &AllConfig, res: &AllResults) -> anyhow::Result<()> {
     if let Some(dir) = cfg.svg.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    std::fs::write(&cfg.svg, text).with_context(|| format!("writing {}", cfg.svg.display()))
+    std::fs::write(&cfg.svg, text).with_context(|| format!("writing {}", cfg.svg.display()))?;
+    if let Some(c) = &res.coldstart {
+        let path = coldstart_svg(cfg);
+        std::fs::write(&path, coldstart::svg(c))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// The cold-start plot, beside the TTFB plot.
+pub fn coldstart_svg(cfg: &AllConfig) -> PathBuf {
+    cfg.svg.with_file_name("coldstart.svg")
 }
 
 /// The markdown report.
@@ -464,9 +538,21 @@ pub fn markdown(cfg: &AllConfig, res: &AllResults) -> String {
     );
     let _ = writeln!(
         s,
-        "| 0 lost, corrupted or reordered streams under load with faults | {lost} | {} | every stream of every run here, memory runs included |\n",
+        "| 0 lost, corrupted or reordered streams under load with faults | {lost} | {} | every stream of every run here, memory runs included |",
         met(lost == 0)
     );
+    let mut rows = Vec::new();
+    if let Some(g) = &res.gateways {
+        rows.extend(gateways::goals(g));
+    }
+    if let Some(c) = &res.coldstart {
+        rows.extend(coldstart::goals(c));
+    }
+    rows.extend(model::goals(&res.model));
+    for row in rows {
+        let _ = writeln!(s, "| {} |", row.join(" | "));
+    }
+    let _ = writeln!(s);
 
     // Throughput.
     let _ = writeln!(s, "## Throughput under load, with faults\n");
@@ -754,6 +840,25 @@ pub fn markdown(cfg: &AllConfig, res: &AllResults) -> String {
     }
     let _ = writeln!(s);
 
+    if let Some(c) = &res.coldstart {
+        s.push_str(&coldstart::markdown(c));
+        let _ = writeln!(
+            s,
+            "![cold start and memory]({})\n",
+            link(
+                cfg.out.parent().unwrap_or(Path::new(".")),
+                &coldstart_svg(cfg)
+            )
+        );
+    }
+    if let Some(g) = &res.gateways {
+        s.push_str(&gateways::markdown(g));
+    }
+    s.push_str(&model::markdown(&res.model));
+    if let Some(z) = &res.sizes {
+        s.push_str(&sizes::markdown(z));
+    }
+
     // Analysis.
     let analysis = cfg
         .analysis
@@ -762,19 +867,33 @@ pub fn markdown(cfg: &AllConfig, res: &AllResults) -> String {
     s.push_str(&analysis_section(analysis.as_deref()));
 
     // Not measured.
-    let _ = writeln!(s, "## Not measured yet\n");
-    let _ = writeln!(
-        s,
-        "These comparisons from issue 8 are not part of this run yet:\n\n\
-         - **Cold start**: process start → first streamed byte through a Lambda Runtime API emulator, \
-         `bedrock-stream-lambda` vs a Node.js 20 handler with the seed's logic (`@aws-sdk/client-bedrock-runtime` v3) vs a Python boto3 handler.\n\
-         - **Memory of the Lambda binary** for one stream (goal ≤ 16 MiB).\n\
-         - **Added latency through the Lambda binary** (only `serve` is measured here).\n\
-         - **Throughput vs the LiteLLM proxy** (and aws-samples' bedrock-access-gateway) against the same local endpoint.\n\
-         - **Embedded model** tokens/s and time to first token vs llama.cpp on the same GGUF file.\n\
-         - **Size and build**: release binary sizes for x86_64 and arm64, `sam build` time (the x86_64 `bedrock-stream` binary measured here is {}).\n",
-        m.bin_size
-    );
+    let cold = res.coldstart.as_ref();
+    let ran = |rt| cold.and_then(|c| c.get(rt)).is_some();
+    let missing: Vec<&str> = [
+        (
+            ran(coldstart::Runtime::Node) && ran(coldstart::Runtime::Python),
+            "- **Cold start** of the Node.js and Python peers (see the skipped rows above; `crates/bench/peers/setup.sh` installs them).",
+        ),
+        (
+            ran(coldstart::Runtime::Rust),
+            "- **Cold start and memory of the Lambda binary** (`cargo build --release -p bedrock-stream-lambda`).",
+        ),
+        (
+            res.sizes.as_ref().is_some_and(|z| z.sam_build_secs.is_some()),
+            "- **`sam build` time and the arm64 binary** (run without `--skip-sam-build`, with the SAM CLI and cargo-lambda installed).",
+        ),
+    ]
+    .into_iter()
+    .filter(|(present, _)| !present)
+    .map(|(_, line)| line)
+    .collect();
+    if !missing.is_empty() {
+        let _ = writeln!(s, "## Not measured in this run\n");
+        for line in missing {
+            let _ = writeln!(s, "{line}");
+        }
+        let _ = writeln!(s);
+    }
     let _ = writeln!(s, "## Reproduce\n");
     let _ = writeln!(
         s,

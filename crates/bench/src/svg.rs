@@ -1,5 +1,5 @@
-//! A hand-written SVG plot: cumulative distributions on a log-scaled x axis (no plotting
-//! dependency, deterministic output).
+//! Hand-written SVG plots (no plotting dependency, deterministic output): cumulative
+//! distributions on a log-scaled x axis, and panels of horizontal bars with min–max whiskers.
 
 use std::fmt::Write as _;
 
@@ -159,6 +159,125 @@ pub fn cdf(title: &str, x_label: &str, series: &[Series<'_>]) -> String {
     out
 }
 
+/// One bar: a median with its min–max range.
+pub struct Bar {
+    pub label: String,
+    pub color: &'static str,
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+/// One panel of horizontal bars sharing a linear axis from 0, each with a min–max whisker and
+/// its median printed at its end.
+pub struct Panel {
+    pub title: String,
+    pub unit: String,
+    pub bars: Vec<Bar>,
+}
+
+/// Panels of horizontal bars, one under the other (for example cold start in ms and peak RSS in
+/// MiB for the same runtimes).
+pub fn bars(title: &str, panels: &[Panel]) -> String {
+    const LABEL_W: f64 = 250.0;
+    const ROW: f64 = 26.0;
+    const PANEL_GAP: f64 = 56.0;
+    let plot_w = W - LABEL_W - RIGHT - 70.0;
+    let height = TOP
+        + panels
+            .iter()
+            .map(|p| p.bars.len() as f64 * ROW + PANEL_GAP)
+            .sum::<f64>()
+        + 10.0;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{height}" viewBox="0 0 {W} {height}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(out, r#"<rect width="{W}" height="{height}" fill="white"/>"#);
+    let _ = writeln!(
+        out,
+        r#"<text x="{}" y="22" text-anchor="middle" font-size="15">{}</text>"#,
+        W / 2.0,
+        esc(title)
+    );
+    let mut y = TOP;
+    for p in panels {
+        let hi = p
+            .bars
+            .iter()
+            .map(|b| b.max.max(b.median))
+            .filter(|v| v.is_finite())
+            .fold(0.0f64, f64::max);
+        let hi = if hi > 0.0 { hi * 1.05 } else { 1.0 };
+        let px = |v: f64| LABEL_W + (v.max(0.0) / hi) * plot_w;
+        let _ = writeln!(
+            out,
+            r#"<text x="{LABEL_W}" y="{:.1}" font-weight="bold">{} ({})</text>"#,
+            y + 12.0,
+            esc(&p.title),
+            esc(&p.unit)
+        );
+        y += 20.0;
+        for b in &p.bars {
+            let cy = y + ROW / 2.0;
+            let _ = writeln!(
+                out,
+                r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
+                LABEL_W - 8.0,
+                cy + 4.0,
+                esc(&b.label)
+            );
+            if b.median.is_finite() {
+                let _ = writeln!(
+                    out,
+                    r#"<rect x="{LABEL_W}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{}"/>"#,
+                    y + 4.0,
+                    (px(b.median) - LABEL_W).max(1.0),
+                    ROW - 8.0,
+                    b.color
+                );
+                if b.min.is_finite() && b.max.is_finite() && b.max > b.min {
+                    let _ = writeln!(
+                        out,
+                        r##"<line x1="{:.1}" y1="{cy:.1}" x2="{:.1}" y2="{cy:.1}" stroke="#333"/><line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#333"/><line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#333"/>"##,
+                        px(b.min),
+                        px(b.max),
+                        px(b.min),
+                        cy - 5.0,
+                        px(b.min),
+                        cy + 5.0,
+                        px(b.max),
+                        cy - 5.0,
+                        px(b.max),
+                        cy + 5.0
+                    );
+                }
+                let digits = if b.median < 10.0 { 1 } else { 0 };
+                let _ = writeln!(
+                    out,
+                    r#"<text x="{:.1}" y="{:.1}">{:.*}</text>"#,
+                    px(b.max.max(b.median)) + 6.0,
+                    cy + 4.0,
+                    digits,
+                    b.median
+                );
+            } else {
+                let _ = writeln!(
+                    out,
+                    r#"<text x="{:.1}" y="{:.1}">not measured</text>"#,
+                    LABEL_W + 4.0,
+                    cy + 4.0
+                );
+            }
+            y += ROW;
+        }
+        y += PANEL_GAP - 20.0;
+    }
+    out.push_str("</svg>\n");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,5 +309,43 @@ mod tests {
         assert!(!svg.contains("NaN"));
         let empty = cdf("t", "ms", &[]);
         assert!(!empty.contains("NaN"));
+    }
+
+    #[test]
+    fn draws_bars_with_whiskers() {
+        let svg = bars(
+            "Cold start",
+            &[Panel {
+                title: "first byte".into(),
+                unit: "ms".into(),
+                bars: vec![
+                    Bar {
+                        label: "rust".into(),
+                        color: "#1f77b4",
+                        median: 7.5,
+                        min: 7.0,
+                        max: 8.0,
+                    },
+                    Bar {
+                        label: "node <20>".into(),
+                        color: "#d62728",
+                        median: 180.0,
+                        min: 170.0,
+                        max: 200.0,
+                    },
+                    Bar {
+                        label: "skipped".into(),
+                        color: "#999",
+                        median: f64::NAN,
+                        min: f64::NAN,
+                        max: f64::NAN,
+                    },
+                ],
+            }],
+        );
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        assert_eq!(svg.matches("<rect").count(), 3, "background + 2 bars");
+        assert!(svg.contains("node &lt;20&gt;") && svg.contains(">180<") && svg.contains(">7.5<"));
+        assert!(svg.contains("not measured") && !svg.contains("NaN"));
     }
 }

@@ -4,8 +4,11 @@
 #
 #   crates/embedded-model/bench/compare.sh [TOKENS] [THREADS] [ROUNDS]
 #
-# Needs node-llama-cpp installed outside the repo (see llama-cpp.mjs) at $LLAMA_NODE_MODULES
-# (default /tmp/llamacpp/node_modules). Set WAIT_FOR_IDLE=1 to wait until the 1-minute load
+# `cargo run --release -p bench -- model` runs the same comparison (rounds at 2 and 1 threads,
+# medians, ratios) and `bench all --full` puts it in BENCHMARKS.md; this script is the manual
+# version. Needs node-llama-cpp (see llama-cpp.mjs) at $LLAMA_NODE_MODULES (default: where
+# crates/bench/peers/setup.sh installs it, target/bench-peers/node/node_modules, else
+# /tmp/llamacpp/node_modules). Set WAIT_FOR_IDLE=1 to wait until the 1-minute load
 # average drops below $IDLE_LOAD (default 0.5) before each round: other work on the machine
 # skews both engines, llama.cpp's spinning threads most.
 set -euo pipefail
@@ -14,7 +17,9 @@ threads=${2:-2}
 rounds=${3:-3}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
-modules=${LLAMA_NODE_MODULES:-/tmp/llamacpp/node_modules}
+peers=${BENCH_PEERS_DIR:-$root/target/bench-peers}/node/node_modules
+if [[ -z "${LLAMA_NODE_MODULES:-}" && ! -d "$peers/node-llama-cpp" ]]; then peers=/tmp/llamacpp/node_modules; fi
+modules=${LLAMA_NODE_MODULES:-$peers}
 
 cd "$root"
 cargo build --release -p bedrock-local-model --example bench >&2

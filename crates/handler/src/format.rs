@@ -98,6 +98,17 @@ fn sse(event: &str, data: &Value) -> Bytes {
     Bytes::from(format!("event: {event}\ndata: {data}\n\n"))
 }
 
+/// `prefix` + `text` as a JSON string + `suffix`, written once into one buffer (the text events
+/// of SSE and NDJSON: the hot path, one per chunk).
+fn text_event(prefix: &[u8], text: &str, suffix: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(prefix.len() + text.len() + 8 + suffix.len());
+    out.extend_from_slice(prefix);
+    // Serialising a &str into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut out, text);
+    out.extend_from_slice(suffix);
+    Bytes::from(out)
+}
+
 fn line(v: &Value) -> Bytes {
     let mut s = v.to_string();
     s.push('\n');
@@ -107,8 +118,9 @@ fn line(v: &Value) -> Bytes {
 /// Writes typed events in one wire format. The pipeline knows nothing of formats beyond this.
 pub trait EventEncoder: Send + 'static {
     fn content_type(&self) -> HeaderValue;
-    /// The bytes for one event; `None` when the format shows nothing for it.
-    fn encode(&mut self, event: &OutEvent) -> Option<Bytes>;
+    /// The bytes for one event; `None` when the format shows nothing for it. Takes the event by
+    /// value so that text can move into the body instead of being copied.
+    fn encode(&mut self, event: OutEvent) -> Option<Bytes>;
     /// Bytes after the last event (OpenAI's `data: [DONE]`).
     fn close(&mut self) -> Option<Bytes> {
         None
@@ -123,17 +135,24 @@ impl EventEncoder for Format {
     fn content_type(&self) -> HeaderValue {
         Format::content_type(*self)
     }
-    fn encode(&mut self, event: &OutEvent) -> Option<Bytes> {
+    fn encode(&mut self, event: OutEvent) -> Option<Bytes> {
         event.encode(*self)
     }
 }
 
 impl OutEvent {
     /// The bytes of this event in `format`; `None` when the format shows nothing for it.
-    pub fn encode(&self, format: Format) -> Option<Bytes> {
+    pub fn encode(self, format: Format) -> Option<Bytes> {
         match (format, self) {
-            (Format::Text, OutEvent::Text(t)) => Some(Bytes::from(t.clone())),
-            (Format::Text, OutEvent::Raw(v)) => Some(line(v)),
+            // The text itself: its buffer becomes the body chunk, no copy.
+            (Format::Text, OutEvent::Text(t)) => Some(Bytes::from(t)),
+            (Format::Sse, OutEvent::Text(t)) => {
+                Some(text_event(b"event: text\ndata: {\"text\":", &t, b"}\n\n"))
+            }
+            (Format::Ndjson, OutEvent::Text(t)) => {
+                Some(text_event(b"{\"text\":", &t, b",\"type\":\"text\"}\n"))
+            }
+            (Format::Text, OutEvent::Raw(v)) => Some(line(&v)),
             (Format::Text, OutEvent::Error(e)) => Some(Bytes::from(format!(
                 "\n{TEXT_ERROR_MARKER} {}: {}\n",
                 e.kind.as_str(),
@@ -148,7 +167,7 @@ impl OutEvent {
                         ("tool_use", json!({"id": id, "name": name, "input": input}))
                     }
                     OutEvent::Raw(v) => ("raw", json!({"chunk": v})),
-                    OutEvent::Done(s) => ("done", serde_json::to_value(s).unwrap_or(Value::Null)),
+                    OutEvent::Done(s) => ("done", serde_json::to_value(&s).unwrap_or(Value::Null)),
                     OutEvent::Error(e) => ("error", e.body()),
                 };
                 Some(if f == Format::Sse {
@@ -190,7 +209,7 @@ mod tests {
     fn encodings() {
         let e = OutEvent::Error(AppError::new(ErrorKind::ModelStreamError, "boom"));
         assert_eq!(
-            e.encode(Format::Text).unwrap(),
+            e.clone().encode(Format::Text).unwrap(),
             "\n[bedrock-stream error] model_stream_error: boom\n"
         );
         assert_eq!(
@@ -205,5 +224,26 @@ mod tests {
         assert!(OutEvent::Done(Summary::default())
             .encode(Format::Text)
             .is_none());
+    }
+
+    #[test]
+    fn text_fast_path_writes_what_the_generic_json_would() {
+        for text in [
+            "hi",
+            "quote \" back\\slash\n\ttab",
+            "ünï 中文 🙂",
+            "\u{1}\u{7f}",
+            "",
+        ] {
+            let t = || OutEvent::Text(text.to_string());
+            let data = json!({"text": text});
+            assert_eq!(
+                t().encode(Format::Sse).unwrap(),
+                format!("event: text\ndata: {data}\n\n")
+            );
+            let line = json!({"type": "text", "text": text});
+            assert_eq!(t().encode(Format::Ndjson).unwrap(), format!("{line}\n"));
+            assert_eq!(t().encode(Format::Text).unwrap(), text);
+        }
     }
 }

@@ -5,6 +5,7 @@
 //! upstream call.
 
 use std::collections::VecDeque;
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use aws_sdk_bedrockruntime::primitives::event_stream::EventReceiver;
@@ -35,10 +36,10 @@ pub(crate) enum Upstream {
     },
 }
 
-/// What one upstream event adds to the answer.
+/// What one upstream event adds to the answer: at most one event (no allocation per chunk).
 #[derive(Default)]
 struct Step {
-    events: Vec<OutEvent>,
+    event: Option<OutEvent>,
     end: bool,
 }
 
@@ -49,24 +50,24 @@ impl Upstream {
                 Ok(Some(ResponseStream::Chunk(part))) => {
                     let bytes = part.bytes().map(|b| b.as_ref()).unwrap_or_default();
                     Ok(Step {
-                        events: decode_invoke_chunk(bytes, family, summary),
+                        event: decode_invoke_chunk(bytes, family, summary),
                         end: false,
                     })
                 }
                 Ok(Some(_)) => Ok(Step::default()),
                 Ok(None) => Ok(Step {
-                    events: Vec::new(),
+                    event: None,
                     end: true,
                 }),
                 Err(e) => Err(AppError::from_stream(&e, invoke_stream_code)),
             },
             Upstream::Converse { rx, tool } => match rx.recv().await {
                 Ok(Some(event)) => Ok(Step {
-                    events: decode_converse_event(event, tool, summary),
+                    event: decode_converse_event(event, tool, summary),
                     end: false,
                 }),
                 Ok(None) => Ok(Step {
-                    events: Vec::new(),
+                    event: None,
                     end: true,
                 }),
                 Err(e) => Err(AppError::from_stream(&e, converse_stream_code)),
@@ -104,20 +105,20 @@ pub(crate) fn decode_invoke_chunk(
     bytes: &[u8],
     family: &mut Option<Family>,
     summary: &mut Summary,
-) -> Vec<OutEvent> {
+) -> Option<OutEvent> {
     let value: Value = match serde_json::from_slice(bytes) {
         Ok(v) => v,
         Err(_) => {
-            return vec![OutEvent::Raw(Value::String(
+            return Some(OutEvent::Raw(Value::String(
                 String::from_utf8_lossy(bytes).into_owned(),
-            ))]
+            )))
         }
     };
     if family.is_none() {
         *family = Family::from_chunk(&value);
     }
     let Some(f) = *family else {
-        return vec![OutEvent::Raw(value)];
+        return Some(OutEvent::Raw(value));
     };
     let info = f.decode_chunk(&value);
     if let Some(reason) = info.stop_reason {
@@ -136,9 +137,9 @@ pub(crate) fn decode_invoke_chunk(
         summary.output_tokens = Some(m.output_token_count);
     }
     match (info.text, info.recognised) {
-        (Some(t), _) if !t.is_empty() => vec![OutEvent::Text(t)],
-        (_, false) => vec![OutEvent::Raw(value)],
-        _ => Vec::new(),
+        (Some(t), _) if !t.is_empty() => Some(OutEvent::Text(t)),
+        (_, false) => Some(OutEvent::Raw(value)),
+        _ => None,
     }
 }
 
@@ -146,7 +147,7 @@ fn decode_converse_event(
     event: ConverseStreamOutput,
     tool: &mut Option<(Option<String>, Option<String>)>,
     summary: &mut Summary,
-) -> Vec<OutEvent> {
+) -> Option<OutEvent> {
     match event {
         ConverseStreamOutput::ContentBlockStart(s) => {
             if let Some(ContentBlockStart::ToolUse(t)) = s.start() {
@@ -155,31 +156,31 @@ fn decode_converse_event(
                     Some(t.name().to_string()),
                 ));
             }
-            Vec::new()
+            None
         }
         ConverseStreamOutput::ContentBlockDelta(d) => match d.delta() {
-            Some(ContentBlockDelta::Text(t)) if !t.is_empty() => vec![OutEvent::Text(t.clone())],
+            Some(ContentBlockDelta::Text(t)) if !t.is_empty() => Some(OutEvent::Text(t.clone())),
             Some(ContentBlockDelta::ReasoningContent(r)) => match r.as_text() {
-                Ok(t) => vec![OutEvent::Reasoning(t.clone())],
-                Err(_) => Vec::new(),
+                Ok(t) => Some(OutEvent::Reasoning(t.clone())),
+                Err(_) => None,
             },
             Some(ContentBlockDelta::ToolUse(t)) => {
                 let (id, name) = tool.clone().unwrap_or((None, None));
-                vec![OutEvent::ToolUse {
+                Some(OutEvent::ToolUse {
                     id,
                     name,
                     input: t.input().to_string(),
-                }]
+                })
             }
-            _ => Vec::new(),
+            _ => None,
         },
         ConverseStreamOutput::ContentBlockStop(_) => {
             *tool = None;
-            Vec::new()
+            None
         }
         ConverseStreamOutput::MessageStop(s) => {
             summary.stop_reason = Some(s.stop_reason().as_str().to_string());
-            Vec::new()
+            None
         }
         ConverseStreamOutput::Metadata(m) => {
             if let Some(u) = m.usage() {
@@ -189,9 +190,9 @@ fn decode_converse_event(
             if let Some(metrics) = m.metrics() {
                 summary.bedrock_latency_ms = u64::try_from(metrics.latency_ms()).ok();
             }
-            Vec::new()
+            None
         }
-        _ => Vec::new(),
+        _ => None,
     }
 }
 
@@ -259,6 +260,9 @@ struct State {
     log: RequestLog,
     failure: Option<AppError>,
     finished: bool,
+    /// One timer for the whole stream, moved forward before each wait (not a new timer per
+    /// chunk).
+    timer: Pin<Box<tokio::time::Sleep>>,
 }
 
 impl State {
@@ -266,22 +270,28 @@ impl State {
     async fn pull(&mut self) -> Result<Step, AppError> {
         let Some(upstream) = self.upstream.as_mut() else {
             return Ok(Step {
-                events: Vec::new(),
+                event: None,
                 end: true,
             });
         };
         let idle_deadline = tokio::time::Instant::now() + self.timing.idle;
         let deadline = tokio::time::Instant::from_std(self.timing.deadline).min(idle_deadline);
-        match tokio::time::timeout_at(deadline, upstream.next(&mut self.summary)).await {
+        self.timer.as_mut().reset(deadline);
+        let timed_out = tokio::select! {
+            biased;
+            r = upstream.next(&mut self.summary) => Ok(r),
+            () = self.timer.as_mut() => Err(()),
+        };
+        match timed_out {
             Ok(r) => r,
-            Err(_) if deadline == idle_deadline => Err(AppError::new(
+            Err(()) if deadline == idle_deadline => Err(AppError::new(
                 ErrorKind::IdleTimeout,
                 format!(
                     "Bedrock sent nothing for {} s; the call was cancelled",
                     self.timing.idle.as_secs()
                 ),
             )),
-            Err(_) => Err(AppError::new(
+            Err(()) => Err(AppError::new(
                 ErrorKind::UpstreamTimeout,
                 "the request took longer than the configured total timeout; the call was cancelled",
             )),
@@ -291,7 +301,7 @@ impl State {
     fn absorb(&mut self, step: Result<Step, AppError>) {
         match step {
             Ok(step) => {
-                for e in step.events {
+                if let Some(e) = step.event {
                     if matches!(e, OutEvent::Text(_)) && self.summary.first_byte_ms.is_none() {
                         self.summary.first_byte_ms = Some(self.timing.elapsed_ms());
                     }
@@ -336,6 +346,9 @@ pub(crate) async fn respond(
         log,
         failure: None,
         finished: false,
+        timer: Box::pin(tokio::time::sleep_until(tokio::time::Instant::from_std(
+            timing.deadline,
+        ))),
     };
     // Wait for the first event that says something before committing to a status.
     while state.pending.is_empty() && !state.finished {
@@ -350,7 +363,7 @@ pub(crate) async fn respond(
     let body = futures::stream::unfold(state, |mut s| async move {
         loop {
             if let Some(event) = s.pending.pop_front() {
-                match s.encoder.encode(&event) {
+                match s.encoder.encode(event) {
                     Some(bytes) => return Some((Ok::<Bytes, StreamFailure>(bytes), s)),
                     None => continue,
                 }
@@ -389,21 +402,21 @@ mod tests {
         let mut summary = Summary::default();
         let mut family = None;
         let ev = decode_invoke_chunk(br#"{"weird": 1}"#, &mut family, &mut summary);
-        assert_eq!(ev, vec![OutEvent::Raw(serde_json::json!({"weird": 1}))]);
+        assert_eq!(ev, Some(OutEvent::Raw(serde_json::json!({"weird": 1}))));
         assert_eq!(family, None);
         let ev = decode_invoke_chunk(
             br#"{"generation": "hi", "stop_reason": null}"#,
             &mut family,
             &mut summary,
         );
-        assert_eq!(ev, vec![OutEvent::Text("hi".into())]);
+        assert_eq!(ev, Some(OutEvent::Text("hi".into())));
         assert_eq!(family, Some(Family::Llama));
         let ev = decode_invoke_chunk(b"not json", &mut family, &mut summary);
-        assert_eq!(ev, vec![OutEvent::Raw(Value::String("not json".into()))]);
+        assert_eq!(ev, Some(OutEvent::Raw(Value::String("not json".into()))));
         let ev = decode_invoke_chunk(
             br#"{"generation": "", "stop_reason": "stop", "amazon-bedrock-invocationMetrics": {"inputTokenCount": 3, "outputTokenCount": 9, "invocationLatency": 100, "firstByteLatency": 20}}"#,
             &mut family, &mut summary);
-        assert!(ev.is_empty());
+        assert!(ev.is_none());
         assert_eq!(summary.stop_reason.as_deref(), Some("stop"));
         assert_eq!(summary.output_tokens, Some(9));
         assert_eq!(summary.bedrock_first_byte_ms, Some(20));
