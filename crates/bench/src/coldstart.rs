@@ -265,9 +265,11 @@ fn pip_version(venv: &Path, package: &str) -> String {
     "?".into()
 }
 
-/// The lambda binary next to `bin` (target/release/bedrock-stream → bedrock-stream-lambda).
+/// The lambda binary next to `bin` (target/release/bedrock-stream → bedrock-stream-lambda), as
+/// an absolute path (the function runs in its own working directory).
 pub fn lambda_bin(bin: &Path) -> PathBuf {
-    bin.with_file_name("bedrock-stream-lambda")
+    let path = bin.with_file_name("bedrock-stream-lambda");
+    path.canonicalize().unwrap_or(path)
 }
 
 fn launch(rt: Runtime, bin: &Path, peers: &Path) -> Result<Launch, String> {

@@ -137,7 +137,9 @@ impl AllResults {
         self.loads.iter().all(|l| l.load.passed())
             && self.startup.memory.iter().all(|m| m.load.passed())
             && self.latency.mismatches == 0
-            && self.coldstart.as_ref().is_none_or(|c| c.bad_answers() == 0)
+            && self.coldstart.as_ref().is_none_or(|c| {
+                c.bad_answers() == 0 && c.get(coldstart::Runtime::Rust).is_some()
+            })
             && self
                 .gateways
                 .as_ref()
