@@ -1807,11 +1807,7 @@ pub fn svg(r: &GatewaysReport) -> String {
             .map(|(g, color)| {
                 let s = f(g);
                 Bar {
-                    label: if g.version.is_empty() {
-                        g.name.clone()
-                    } else {
-                        format!("{} {}", g.name, g.version)
-                    },
+                    label: g.name.clone(),
                     color,
                     median: if g.ran() { s.median } else { f64::NAN },
                     min: s.min,

@@ -88,6 +88,21 @@ fn version(program: &Path, arg: &str) -> String {
         .unwrap_or_default()
 }
 
+/// `cargo lambda --version`'s version number, or `?`.
+fn cargo_lambda_version() -> String {
+    std::process::Command::new("cargo")
+        .args(["lambda", "--version"])
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .nth(1)
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| "?".into())
+}
+
 /// PATH with `.venv-sam/bin` first (where scripts/lint-template.sh installs the SAM CLI).
 fn path_with_sam_venv(root: &Path) -> std::ffi::OsString {
     let mut dirs = vec![root.join(".venv-sam/bin")];
@@ -142,11 +157,7 @@ pub async fn run(bin: &Path, sam_build: bool, limit: Duration) -> anyhow::Result
         let what = format!(
             "{}, cargo-lambda {}",
             version(&sam, "--version"),
-            version(Path::new("cargo-lambda"), "--version")
-                .trim_start_matches("cargo-lambda ")
-                .split_whitespace()
-                .next()
-                .unwrap_or("?")
+            cargo_lambda_version()
         );
         match status {
             Ok(Ok(s)) if s.success() && bootstrap.is_file() => {
