@@ -1686,6 +1686,56 @@ fn one_line(text: &str) -> String {
     }
 }
 
+/// The gateways plot: streams/s, added first content, peak RSS and ready time, serve vs LiteLLM.
+pub fn svg(r: &GatewaysReport) -> String {
+    use crate::svg::{Bar, Panel};
+    let gateways = [(&r.serve, "#1f77b4"), (&r.litellm, "#d62728")];
+    let panel = |title: &str, unit: &str, f: &dyn Fn(&GatewayResult) -> Spread| Panel {
+        title: title.into(),
+        unit: unit.into(),
+        bars: gateways
+            .iter()
+            .map(|(g, color)| {
+                let s = f(g);
+                Bar {
+                    label: g.name.clone(),
+                    color,
+                    median: if g.ran() { s.median } else { f64::NAN },
+                    min: s.min,
+                    max: s.max,
+                }
+            })
+            .collect(),
+    };
+    let runs = |g: &GatewayResult, f: &dyn Fn(&GatewayRun) -> f64| {
+        Spread::of(&g.runs.iter().map(f).collect::<Vec<_>>())
+    };
+    crate::svg::bars(
+        &format!(
+            "serve vs LiteLLM, same local Bedrock endpoint, {} concurrent streams",
+            r.config.concurrency
+        ),
+        &[
+            panel("completed streams per second", "streams/s", &|g| {
+                g.streams_per_sec()
+            }),
+            panel("first content added to a direct call, p50", "ms", &|g| {
+                let d = crate::stats::Dist::of(&g.sequential.added_ms);
+                Spread {
+                    median: d.p50,
+                    min: d.p50,
+                    max: d.p50,
+                    n: 1,
+                }
+            }),
+            panel("peak RSS (VmHWM)", "MiB", &|g| {
+                runs(g, &|x| x.hwm_kib as f64 / 1024.0)
+            }),
+            panel("spawn → ready", "ms", &|g| runs(g, &|x| x.ready_ms)),
+        ],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1793,54 +1843,4 @@ mod tests {
         assert_eq!(g[0][2], "**met**");
         assert!(markdown(&r).contains("100× higher"));
     }
-}
-
-/// The gateways plot: streams/s, added first content, peak RSS and ready time, serve vs LiteLLM.
-pub fn svg(r: &GatewaysReport) -> String {
-    use crate::svg::{Bar, Panel};
-    let gateways = [(&r.serve, "#1f77b4"), (&r.litellm, "#d62728")];
-    let panel = |title: &str, unit: &str, f: &dyn Fn(&GatewayResult) -> Spread| Panel {
-        title: title.into(),
-        unit: unit.into(),
-        bars: gateways
-            .iter()
-            .map(|(g, color)| {
-                let s = f(g);
-                Bar {
-                    label: g.name.clone(),
-                    color,
-                    median: if g.ran() { s.median } else { f64::NAN },
-                    min: s.min,
-                    max: s.max,
-                }
-            })
-            .collect(),
-    };
-    let runs = |g: &GatewayResult, f: &dyn Fn(&GatewayRun) -> f64| {
-        Spread::of(&g.runs.iter().map(f).collect::<Vec<_>>())
-    };
-    crate::svg::bars(
-        &format!(
-            "serve vs LiteLLM, same local Bedrock endpoint, {} concurrent streams",
-            r.config.concurrency
-        ),
-        &[
-            panel("completed streams per second", "streams/s", &|g| {
-                g.streams_per_sec()
-            }),
-            panel("first content added to a direct call, p50", "ms", &|g| {
-                let d = crate::stats::Dist::of(&g.sequential.added_ms);
-                Spread {
-                    median: d.p50,
-                    min: d.p50,
-                    max: d.p50,
-                    n: 1,
-                }
-            }),
-            panel("peak RSS (VmHWM)", "MiB", &|g| {
-                runs(g, &|x| x.hwm_kib as f64 / 1024.0)
-            }),
-            panel("spawn → ready", "ms", &|g| runs(g, &|x| x.ready_ms)),
-        ],
-    )
 }
