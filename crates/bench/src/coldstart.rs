@@ -419,22 +419,7 @@ async fn serve_request(emu: Arc<Emulator>, req: Request<Incoming>) -> Response<F
     if parts.len() == 5 && parts[2] == "invocation" {
         let id = parts[3].to_string();
         if parts[4] == "error" {
-            let body = req.into_body().collect().await.map(|b| b.to_bytes());
-            let _ = emu
-                .answers
-                .send(Answer {
-                    id,
-                    first: None,
-                    end: Instant::now(),
-                    frames: 0,
-                    text: Err(format!(
-                        "the function reported an error: {}",
-                        body.map(|b| String::from_utf8_lossy(&b).into_owned())
-                            .unwrap_or_default()
-                    )),
-                })
-                .await;
-            return reply(StatusCode::ACCEPTED, "");
+            return failed(&emu, id, "the function reported an error", req).await;
         }
         let streaming = req
             .headers()
@@ -514,24 +499,33 @@ async fn serve_request(emu: Arc<Emulator>, req: Request<Incoming>) -> Response<F
         return reply(StatusCode::ACCEPTED, "");
     }
     if path.ends_with("/init/error") {
-        let body = req.into_body().collect().await.map(|b| b.to_bytes());
-        let _ = emu
-            .answers
-            .send(Answer {
-                id: String::new(),
-                first: None,
-                end: Instant::now(),
-                frames: 0,
-                text: Err(format!(
-                    "init error: {}",
-                    body.map(|b| String::from_utf8_lossy(&b).into_owned())
-                        .unwrap_or_default()
-                )),
-            })
-            .await;
-        return reply(StatusCode::ACCEPTED, "");
+        return failed(&emu, String::new(), "init error", req).await;
     }
     reply(StatusCode::NOT_FOUND, "not found")
+}
+
+/// Records a reported error (`…/error`, `/init/error`) as a failed answer.
+async fn failed(
+    emu: &Emulator,
+    id: String,
+    what: &str,
+    req: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    let body = req.into_body().collect().await.map(|b| b.to_bytes());
+    let detail = body
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let _ = emu
+        .answers
+        .send(Answer {
+            id,
+            first: None,
+            end: Instant::now(),
+            frames: 0,
+            text: Err(format!("{what}: {detail}")),
+        })
+        .await;
+    reply(StatusCode::ACCEPTED, "")
 }
 
 /// A function-URL event (payload 2.0) carrying `body`.
