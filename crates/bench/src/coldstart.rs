@@ -135,21 +135,18 @@ impl RuntimeResult {
     pub fn hwm_mib(&self) -> Spread {
         Spread::of(&self.values(|s| s.hwm_kib as f64 / 1024.0))
     }
-    pub fn warm_first_byte(&self) -> Spread {
-        let v: Vec<f64> = self
-            .starts
+    /// Every warm invocation's first byte, ms, over all processes.
+    fn warm_first_bytes(&self) -> Vec<f64> {
+        self.starts
             .iter()
             .flat_map(|s| s.warm_first_byte_ms.iter().copied())
-            .collect();
-        Spread::of(&v)
+            .collect()
+    }
+    pub fn warm_first_byte(&self) -> Spread {
+        Spread::of(&self.warm_first_bytes())
     }
     pub fn warm_p50_first_byte(&self) -> f64 {
-        let v: Vec<f64> = self
-            .starts
-            .iter()
-            .flat_map(|s| s.warm_first_byte_ms.iter().copied())
-            .collect();
-        crate::stats::Dist::of(&v).p50
+        crate::stats::Dist::of(&self.warm_first_bytes()).p50
     }
     pub fn bad_answers(&self) -> usize {
         self.starts.iter().map(|s| s.bad_answers).sum()
@@ -647,18 +644,13 @@ async fn one_start(
             .with_context(|| format!("starting {}", launch.program.display()))?;
         let pid = child.id().unwrap_or(0);
         let limit = cfg.invoke_timeout;
-        let tail = |log: &Path| {
-            std::fs::read_to_string(log)
-                .map(|s| s.lines().rev().take(15).collect::<Vec<_>>().join("\n"))
-                .unwrap_or_default()
-        };
         let first_next = tokio::select! {
             n = tokio::time::timeout(limit, next_rx.recv()) => n,
-            status = child.wait() => bail!("the function exited ({status:?}) before its first next:\n{}", tail(&log)),
+            status = child.wait() => bail!("the function exited ({status:?}) before its first next:\n{}", procs::log_tail(&log)),
         };
         let init = match first_next {
             Ok(Some(t)) => t - t0,
-            _ => bail!("no first next within {limit:?}:\n{}", tail(&log)),
+            _ => bail!("no first next within {limit:?}:\n{}", procs::log_tail(&log)),
         };
         let mut start = Start {
             init_ms: ms(init),
@@ -674,14 +666,14 @@ async fn one_start(
                 // the function can take it (as in Lambda, where the event waits for `next`).
                 match tokio::time::timeout(limit, next_rx.recv()).await {
                     Ok(Some(_)) => {}
-                    _ => bail!("the function did not ask for event {i}:\n{}", tail(&log)),
+                    _ => bail!("the function did not ask for event {i}:\n{}", procs::log_tail(&log)),
                 }
                 handed_out = Instant::now();
                 event_tx.send((id, ev)).await.context("queueing an event")?;
             }
             let answer = match tokio::time::timeout(limit, answer_rx.recv()).await {
                 Ok(Some(a)) => a,
-                _ => bail!("no answer to invocation {i} within {limit:?}:\n{}", tail(&log)),
+                _ => bail!("no answer to invocation {i} within {limit:?}:\n{}", procs::log_tail(&log)),
             };
             let expected = &cases[i % cases.len()].expected;
             let good = matches!(&answer.text, Ok(t) if t == expected);

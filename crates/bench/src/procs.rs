@@ -92,7 +92,8 @@ impl Proc {
     }
 }
 
-fn log_tail(path: &Path) -> String {
+/// The last 15 lines of a child's log, for error messages.
+pub fn log_tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(15)..].join("\n")
