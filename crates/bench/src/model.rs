@@ -448,6 +448,9 @@ struct PeerInfo {
     load_ms: f64,
     #[serde(default)]
     cpu_ms: f64,
+    /// Measured by the script around its runs (older scripts: absent).
+    #[serde(default)]
+    other_cores: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -537,7 +540,10 @@ async fn measure_llama_cpp(
         tokens: p.runs.iter().map(|r| r.tokens).collect(),
         ttft_ms: p.runs.iter().map(|r| r.ttft_ms).collect(),
         decode_tok_s: p.runs.iter().map(|r| r.decode_tok_s).collect(),
-        other_cores: (busy - own - p.info.cpu_ms / 1e3 / secs.max(1e-9)).max(0.0),
+        other_cores: p
+            .info
+            .other_cores
+            .unwrap_or((busy - own - p.info.cpu_ms / 1e3 / secs.max(1e-9)).max(0.0)),
     };
     if sample.tokens.is_empty() {
         bail!("llama-cpp.mjs reported no runs");
@@ -610,7 +616,6 @@ pub async fn run(cfg: &ModelConfig) -> anyhow::Result<ModelReport> {
         None
     };
 
-    let mut flip = false;
     'rounds: for round in 0..cfg.rounds {
         for (threads, model) in &models {
             if round > 0 && t0.elapsed() >= cfg.time_budget {
@@ -620,12 +625,12 @@ pub async fn run(cfg: &ModelConfig) -> anyhow::Result<ModelReport> {
                 );
                 break 'rounds;
             }
-            let first = if flip && peer.is_some() {
+            // Each thread count alternates which engine goes first from round to round.
+            let first = if round % 2 == 1 && peer.is_some() {
                 Engine::LlamaCpp
             } else {
                 Engine::Ours
             };
-            flip = !flip;
             let mut r = Round {
                 round: round + 1,
                 threads: *threads,

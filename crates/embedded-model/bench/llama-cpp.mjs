@@ -61,6 +61,16 @@ function cpuVariant() {
   }
 }
 
+/** Busy ticks (USER_HZ, 100 a second) of the whole machine, from /proc/stat. */
+function machineBusy() {
+  try {
+    const v = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+    return v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+  } catch {
+    return NaN;
+  }
+}
+
 const loadStart = performance.now();
 const llama = await getLlama({ gpu: false, build: "never", logLevel: "error" });
 const model = await llama.loadModel({ modelPath, gpuLayers: 0 });
@@ -96,6 +106,9 @@ if (!json) {
   );
 }
 const results = [];
+const busy0 = machineBusy();
+const cpu0 = process.cpuUsage();
+const wall0 = performance.now();
 let runsStart = performance.now();
 for (let run = 0; run <= runs; run++) {
   if (run === 1) runsStart = performance.now();
@@ -124,6 +137,10 @@ for (let run = 0; run <= runs; run++) {
 if (json) {
   const cpu = process.cpuUsage();
   info.cpuMs = (cpu.user + cpu.system) / 1000;
+  // Cores other processes kept busy during the runs (warm-up included).
+  const secs = (performance.now() - wall0) / 1000;
+  const own = process.cpuUsage(cpu0);
+  info.otherCores = Math.max(0, (machineBusy() - busy0) / 100 / secs - (own.user + own.system) / 1e6 / secs);
   console.log(JSON.stringify({ info, runs: results }));
 } else {
   const med = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];

