@@ -70,7 +70,7 @@ impl ChatTemplate {
                 }
                 for (i, t) in prompt.turns.iter().enumerate() {
                     r.trusted(&format!("<|im_start|>{}\n", role(t.role)));
-                    r.user(&t.text);
+                    r.user(&t.text());
                     if !(continues && i + 1 == n) {
                         r.trusted("<|im_end|>\n");
                     }
@@ -91,9 +91,9 @@ impl ChatTemplate {
                         role(t.role)
                     ));
                     if continues && i + 1 == n {
-                        r.user(t.text.trim_start());
+                        r.user(t.text().trim_start());
                     } else {
-                        r.user(t.text.trim());
+                        r.user(t.text().trim());
                         r.trusted("<|eot_id|>");
                     }
                 }
@@ -109,7 +109,7 @@ impl ChatTemplate {
                 }
                 for (i, t) in prompt.turns.iter().enumerate() {
                     r.trusted(&format!("<|{}|>\n", role(t.role)));
-                    r.user(&t.text);
+                    r.user(&t.text());
                     if !(continues && i + 1 == n) {
                         r.trusted(&format!("{eos}\n"));
                     }
@@ -136,12 +136,12 @@ impl ChatTemplate {
                                 r.user(s);
                                 r.trusted("\n<</SYS>>\n\n");
                             }
-                            r.user(t.text.trim());
+                            r.user(t.text().trim());
                             r.trusted(" [/INST]");
                         }
                         Role::Assistant => {
                             r.trusted(" ");
-                            r.user(t.text.trim());
+                            r.user(t.text().trim());
                             if !(continues && i + 1 == n) {
                                 r.trusted(&format!(" {eos}"));
                             }
@@ -160,7 +160,7 @@ impl ChatTemplate {
                         Role::User => "User: ",
                         Role::Assistant => "Assistant: ",
                     });
-                    r.user(&t.text);
+                    r.user(&t.text());
                     if !(continues && i + 1 == n) {
                         r.trusted("\n\n");
                     }

@@ -174,10 +174,8 @@ fn chat_prompt_matches_the_template_rendered_by_llama_cpp() {
     // With a system prompt of our own, and a user text that spells a control token.
     let p = Prompt {
         system: Some("Be brief.".into()),
-        turns: vec![Turn {
-            role: Role::User,
-            text: "<|im_end|>".into(),
-        }],
+        turns: vec![Turn::new(Role::User, "<|im_end|>")],
+        ..Prompt::default()
     };
     let ids = m.prompt_tokens(&p);
     let mut want = vec![1, 9690, 198];
@@ -483,28 +481,19 @@ fn multi_turn_and_prefilled_assistant_turns() {
     let p = Prompt {
         system: None,
         turns: vec![
-            Turn {
-                role: Role::User,
-                text: "Hi".into(),
-            },
-            Turn {
-                role: Role::Assistant,
-                text: "Hello! How can I help?".into(),
-            },
-            Turn {
-                role: Role::User,
-                text: "Name a colour.".into(),
-            },
+            Turn::new(Role::User, "Hi"),
+            Turn::new(Role::Assistant, "Hello! How can I help?"),
+            Turn::new(Role::User, "Name a colour."),
         ],
+        ..Prompt::default()
     };
     let ids = m.prompt_tokens(&p);
     assert_eq!(&ids[ids.len() - 4..], &[1, 520, 9531, 198]);
     // A last assistant turn is continued, not closed.
     let mut prefill = p.clone();
-    prefill.turns.push(Turn {
-        role: Role::Assistant,
-        text: "My favourite colour is".into(),
-    });
+    prefill
+        .turns
+        .push(Turn::new(Role::Assistant, "My favourite colour is"));
     let ids = m.prompt_tokens(&prefill);
     let tail = m.tokenize("My favourite colour is");
     assert_eq!(&ids[ids.len() - tail.len()..], &tail[..]);

@@ -94,10 +94,7 @@ fn split_text_turns(prompt: &str) -> Prompt {
             .unwrap_or(after.len());
         let text = after[..next].trim();
         if !text.is_empty() {
-            out.turns.push(Turn {
-                role,
-                text: text.to_string(),
-            });
+            out.turns.push(Turn::new(role, text.to_string()));
         }
         rest = &after[next..];
     }
@@ -125,7 +122,7 @@ pub(crate) fn parse_messages_request(body: &Value) -> Result<(Prompt, Sampling),
             None | Some(Value::Null) => None,
             Some(s) => Some(content_text(s)?),
         },
-        turns: Vec::new(),
+        ..Prompt::default()
     };
     for m in messages {
         prompt.turns.push(chat_turn(m)?);
@@ -159,10 +156,7 @@ pub(crate) fn chat_turn(m: &Value) -> Result<Turn, ValidationError> {
             "Malformed input request: #/messages: required key [content] not found",
         )
     })?;
-    Ok(Turn {
-        role,
-        text: content_text(content)?,
-    })
+    Ok(Turn::new(role, content_text(content)?))
 }
 
 fn anthropic_stop(stop: &StopReason) -> (&'static str, Value) {
@@ -170,12 +164,15 @@ fn anthropic_stop(stop: &StopReason) -> (&'static str, Value) {
         StopReason::EndTurn => ("end_turn", Value::Null),
         StopReason::MaxTokens => ("max_tokens", Value::Null),
         StopReason::StopSequence(s) => ("stop_sequence", Value::String(s.clone())),
+        StopReason::ToolUse => ("tool_use", Value::Null),
     }
 }
 
 fn text_stop(stop: &StopReason) -> (&'static str, Value) {
     match stop {
-        StopReason::EndTurn => ("stop_sequence", Value::String(HUMAN.to_string())),
+        StopReason::EndTurn | StopReason::ToolUse => {
+            ("stop_sequence", Value::String(HUMAN.to_string()))
+        }
         StopReason::MaxTokens => ("max_tokens", Value::Null),
         StopReason::StopSequence(s) => ("stop_sequence", Value::String(s.clone())),
     }
@@ -317,6 +314,7 @@ pub(crate) fn decode_messages_response(body: &Value) -> ChunkInfo {
         output_tokens: u64_at(body, &["usage", "output_tokens"]),
         metrics: None,
         recognised: body.get("content").is_some(),
+        ..Default::default()
     }
 }
 
@@ -349,7 +347,7 @@ mod tests {
         let p = split_text_turns("Be brief.\n\nHuman: a\n\nAssistant: b\n\nHuman: c\n\nAssistant:");
         assert_eq!(p.system.as_deref(), Some("Be brief."));
         assert_eq!(p.turns.len(), 3);
-        assert_eq!(p.turns[2].text, "c");
+        assert_eq!(p.turns[2].text(), "c");
         assert_eq!(p.turns[1].role, Role::Assistant);
     }
 }

@@ -26,7 +26,7 @@ pub(crate) fn parse_chat_request(body: &Value) -> Result<(Prompt, Sampling), Val
     let message = required_str(body, "message")?;
     let mut prompt = Prompt {
         system: str_field(body, "preamble").map(str::to_string),
-        turns: Vec::new(),
+        ..Prompt::default()
     };
     if let Some(history) = body.get("chat_history").and_then(Value::as_array) {
         for h in history {
@@ -35,13 +35,12 @@ pub(crate) fn parse_chat_request(body: &Value) -> Result<(Prompt, Sampling), Val
                 _ => Role::User,
             };
             let text = str_field(h, "message").unwrap_or_default().to_string();
-            prompt.turns.push(Turn { role, text });
+            prompt.turns.push(Turn::new(role, text));
         }
     }
-    prompt.turns.push(Turn {
-        role: Role::User,
-        text: message.to_string(),
-    });
+    prompt
+        .turns
+        .push(Turn::new(Role::User, message.to_string()));
     Ok((prompt, sampling(body)?))
 }
 
@@ -49,6 +48,7 @@ fn reason(stop: &StopReason) -> &'static str {
     match stop {
         StopReason::EndTurn | StopReason::StopSequence(_) => "COMPLETE",
         StopReason::MaxTokens => "MAX_TOKENS",
+        StopReason::ToolUse => "TOOL_CALL",
     }
 }
 

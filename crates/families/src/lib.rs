@@ -4,6 +4,7 @@
 
 mod anthropic;
 mod cohere;
+pub mod converse;
 mod json;
 mod llama;
 mod mistral;
@@ -17,7 +18,10 @@ use serde_json::Value;
 
 pub use anthropic::{is_well_formed_text_prompt, wrap_text_prompt};
 pub use model_id::{ModelId, ModelIdKind};
-pub use prompt::{Prompt, Role, Sampling, Turn};
+pub use prompt::{
+    Document, Media, Part, Prompt, Reasoning, Role, Sampling, Source, Thinking, ToolCall,
+    ToolChoice, ToolResult, ToolSpec, Turn,
+};
 
 /// A Bedrock model family: one request shape and one chunk shape for `InvokeModel*`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -67,6 +71,8 @@ pub enum StopReason {
     EndTurn,
     MaxTokens,
     StopSequence(String),
+    /// The model called a tool and waits for its result.
+    ToolUse,
 }
 
 impl StopReason {
@@ -76,6 +82,7 @@ impl StopReason {
             StopReason::EndTurn => "end_turn",
             StopReason::MaxTokens => "max_tokens",
             StopReason::StopSequence(_) => "stop_sequence",
+            StopReason::ToolUse => "tool_use",
         }
     }
 }
@@ -85,13 +92,54 @@ impl StopReason {
 pub struct Usage {
     pub input_tokens: u32,
     pub output_tokens: u32,
+    /// Prompt tokens read from the prompt cache (Converse `cacheReadInputTokens`).
+    pub cache_read_input_tokens: u32,
+    /// Prompt tokens written to the prompt cache (Converse `cacheWriteInputTokens`).
+    pub cache_write_input_tokens: u32,
+}
+
+/// What a content block of the answer is, when it starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlockStart {
+    Text,
+    Reasoning,
+    ToolUse { id: String, name: String },
+}
+
+/// A piece of a content block, in Converse's vocabulary.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delta {
+    Text(String),
+    /// A fragment of a tool call's input JSON (fragments concatenate to the whole input).
+    ToolInput(String),
+    Reasoning(String),
+    ReasoningSignature(String),
+    RedactedReasoning(Vec<u8>),
+    Citation(Value),
+}
+
+/// One event of a streamed answer's content, with the index of its content block.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BlockEvent {
+    Start { index: u32, start: BlockStart },
+    Delta { index: u32, delta: Delta },
+    Stop { index: u32 },
 }
 
 /// What the function learns from one decoded chunk.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ChunkInfo {
-    /// Text to forward to the client, if the chunk carries any.
+    /// Text to forward to the client, if the chunk carries any (the common case, kept apart
+    /// from `events` so that a text chunk costs no list): a text delta of block `text_index`.
     pub text: Option<String>,
+    /// The content block index of `text` (0 unless the family says otherwise).
+    pub text_index: u32,
+    /// Everything else the chunk says about the answer's content, in order: block starts
+    /// (tool use with id and name), tool-input fragments, reasoning, block stops.
+    pub events: Vec<BlockEvent>,
+    /// Prompt-cache token counts, when the chunk reports them.
+    pub cache_read_input_tokens: Option<u64>,
+    pub cache_write_input_tokens: Option<u64>,
     /// The family's own stop reason string (`stop_sequence`, `FINISH`, `length`, …).
     pub stop_reason: Option<String>,
     pub input_tokens: Option<u64>,
@@ -126,11 +174,32 @@ impl ValidationError {
 }
 
 /// Builds the chunk JSON objects of one streamed answer, in a family's shape.
+///
+/// The caller (the local endpoint's stream) numbers content blocks as Converse does and calls
+/// `block_start` before the first delta of a block and `block_stop` after its last; text-only
+/// families may ignore both. Families that cannot carry a kind of content (tool use, reasoning)
+/// never receive it: the request is refused before generation.
 pub trait ChunkEncoder: Send {
-    /// Chunks sent before any text.
+    /// Chunks sent before any content.
     fn start(&mut self, input_tokens: u32) -> Vec<Value>;
-    /// Chunks for one piece of text worth `tokens` tokens.
+    /// Chunks that open content block `index`.
+    fn block_start(&mut self, _index: u32, _start: &BlockStart) -> Vec<Value> {
+        Vec::new()
+    }
+    /// Chunks for one piece of text worth `tokens` tokens (block 0 for text-only answers).
     fn delta(&mut self, text: &str, tokens: u32) -> Vec<Value>;
+    /// Chunks for one piece of any content of block `index` (tool input, reasoning, …).
+    /// Text goes through [`ChunkEncoder::delta`] by default.
+    fn block_delta(&mut self, _index: u32, delta: &Delta, tokens: u32) -> Vec<Value> {
+        match delta {
+            Delta::Text(t) => self.delta(t, tokens),
+            _ => Vec::new(),
+        }
+    }
+    /// Chunks that close content block `index`.
+    fn block_stop(&mut self, _index: u32) -> Vec<Value> {
+        Vec::new()
+    }
     /// The closing chunks; the caller adds the invocation metrics to the last one.
     fn finish(&mut self, stop: &StopReason, usage: Usage) -> Vec<Value>;
 }

@@ -34,14 +34,8 @@ pub(crate) fn parse_chat_template(prompt: &str) -> Prompt {
             let text = text.replace("<|eot_id|>", "").trim().to_string();
             match role.trim() {
                 "system" if !text.is_empty() => out.system = Some(text),
-                "user" if !text.is_empty() => out.turns.push(Turn {
-                    role: Role::User,
-                    text,
-                }),
-                "assistant" if !text.is_empty() => out.turns.push(Turn {
-                    role: Role::Assistant,
-                    text,
-                }),
+                "user" if !text.is_empty() => out.turns.push(Turn::new(Role::User, text)),
+                "assistant" if !text.is_empty() => out.turns.push(Turn::new(Role::Assistant, text)),
                 _ => {}
             }
         }
@@ -63,18 +57,13 @@ pub(crate) fn parse_chat_template(prompt: &str) -> Prompt {
                     out.system = Some(sys);
                 }
             }
-            out.turns.push(Turn {
-                role: Role::User,
-                text: user,
-            });
+            out.turns.push(Turn::new(Role::User, user));
             rest = after.get(end + "[/INST]".len()..).unwrap_or("");
             let reply_end = rest.find("[INST]").unwrap_or(rest.len());
             let reply = rest[..reply_end].replace("</s>", "").replace("<s>", "");
             if !reply.trim().is_empty() {
-                out.turns.push(Turn {
-                    role: Role::Assistant,
-                    text: reply.trim().to_string(),
-                });
+                out.turns
+                    .push(Turn::new(Role::Assistant, reply.trim().to_string()));
             }
             rest = &rest[reply_end..];
         }
@@ -92,6 +81,7 @@ fn reason(stop: &StopReason) -> &'static str {
     match stop {
         StopReason::EndTurn | StopReason::StopSequence(_) => "stop",
         StopReason::MaxTokens => "length",
+        StopReason::ToolUse => "tool_calls",
     }
 }
 
@@ -140,6 +130,7 @@ pub(crate) fn decode_chunk(chunk: &Value) -> ChunkInfo {
         output_tokens: u64_at(chunk, &["generation_token_count"]),
         metrics: None,
         recognised: chunk.get("generation").is_some(),
+        ..Default::default()
     }
 }
 
@@ -151,19 +142,13 @@ mod tests {
     fn reads_llama3_and_llama2_templates() {
         let p = parse_chat_template("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe kind<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n");
         assert_eq!(p.system.as_deref(), Some("Be kind"));
-        assert_eq!(
-            p.turns,
-            vec![Turn {
-                role: Role::User,
-                text: "Hi".into()
-            }]
-        );
+        assert_eq!(p.turns, vec![Turn::new(Role::User, "Hi")]);
         let p = parse_chat_template(
             "<s>[INST] <<SYS>>\nsys\n<</SYS>>\n\nq1 [/INST] a1 </s><s>[INST] q2 [/INST]",
         );
         assert_eq!(p.system.as_deref(), Some("sys"));
         assert_eq!(p.turns.len(), 3);
-        assert_eq!(p.turns[2].text, "q2");
-        assert_eq!(parse_chat_template("plain").turns[0].text, "plain");
+        assert_eq!(p.turns[2].text(), "q2");
+        assert_eq!(parse_chat_template("plain").turns[0].text(), "plain");
     }
 }

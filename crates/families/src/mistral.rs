@@ -39,6 +39,7 @@ pub(crate) fn reason(stop: &StopReason) -> &'static str {
     match stop {
         StopReason::EndTurn | StopReason::StopSequence(_) => "stop",
         StopReason::MaxTokens => "length",
+        StopReason::ToolUse => "tool_calls",
     }
 }
 

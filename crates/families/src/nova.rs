@@ -17,7 +17,7 @@ pub(crate) fn parse_request(body: &Value) -> Result<(Prompt, Sampling), Validati
             None | Some(Value::Null) => None,
             Some(s) => Some(content_text(s)?),
         },
-        turns: Vec::new(),
+        ..Prompt::default()
     };
     for m in messages {
         prompt.turns.push(anthropic::chat_turn(m)?);
@@ -109,5 +109,6 @@ pub(crate) fn decode_response(body: &Value) -> ChunkInfo {
         output_tokens: u64_at(body, &["usage", "outputTokens"]),
         metrics: None,
         recognised: content.is_some(),
+        ..Default::default()
     }
 }

@@ -153,6 +153,7 @@ pub(crate) fn decode_chunk(chunk: &Value) -> ChunkInfo {
         output_tokens: u64_at(chunk, &["usage", "completion_tokens"]),
         metrics: None,
         recognised: true,
+        ..Default::default()
     }
 }
 

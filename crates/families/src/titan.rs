@@ -32,6 +32,7 @@ fn reason(stop: &StopReason) -> &'static str {
         StopReason::EndTurn => "FINISH",
         StopReason::MaxTokens => "LENGTH",
         StopReason::StopSequence(_) => "STOP_CRITERIA_MET",
+        StopReason::ToolUse => "FINISH",
     }
 }
 
@@ -84,6 +85,7 @@ pub(crate) fn decode_chunk(chunk: &Value) -> ChunkInfo {
         output_tokens: u64_at(chunk, &["totalOutputTextTokenCount"]),
         metrics: None,
         recognised: chunk.get("outputText").is_some(),
+        ..Default::default()
     }
 }
 
@@ -103,5 +105,6 @@ pub(crate) fn decode_response(body: &Value) -> ChunkInfo {
         output_tokens: first.and_then(|r| u64_at(r, &["tokenCount"])),
         metrics: None,
         recognised: first.is_some(),
+        ..Default::default()
     }
 }

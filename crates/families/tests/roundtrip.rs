@@ -49,6 +49,7 @@ fn encoder_output_decodes_to_the_same_text_for_every_family() {
                 Usage {
                     input_tokens: 7,
                     output_tokens: 8,
+                    ..Usage::default()
                 },
             ));
             let mut text = String::new();
@@ -85,6 +86,7 @@ fn non_streaming_bodies_decode() {
             Usage {
                 input_tokens: 3,
                 output_tokens: 2,
+                ..Usage::default()
             },
         );
         let info = f.decode_response(&body);
@@ -101,7 +103,7 @@ fn requests_parse_and_max_tokens_cap_applies_where_the_family_reads_it() {
             .parse_request(&body)
             .unwrap_or_else(|e| panic!("{f:?}: {e}"));
         assert_eq!(
-            prompt.turns.last().map(|t| t.text.as_str()),
+            prompt.turns.last().map(|t| t.text()).as_deref(),
             Some("hi"),
             "{f:?}"
         );

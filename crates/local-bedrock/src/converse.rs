@@ -49,10 +49,9 @@ pub(crate) fn parse(body: &Value) -> Result<(Prompt, Sampling), BedrockError> {
         let content = m
             .get("content")
             .ok_or_else(|| invalid("Value null at 'messages.content' failed to satisfy constraint: Member must not be null"))?;
-        prompt.turns.push(Turn {
-            role,
-            text: blocks_text(content, "messages.content")?,
-        });
+        prompt
+            .turns
+            .push(Turn::new(role, blocks_text(content, "messages.content")?));
     }
     match prompt.turns.first() {
         None => return Err(invalid("A conversation must start with a user message. Try again with a conversation that starts with a user message.")),

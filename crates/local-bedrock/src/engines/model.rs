@@ -91,6 +91,7 @@ fn run(model: &EmbeddedModel, job: Job) {
             usage: Usage {
                 input_tokens: g.input_tokens,
                 output_tokens: g.output_tokens,
+                ..Usage::default()
             },
         },
         Err(e) => EngineEvent::Failed {

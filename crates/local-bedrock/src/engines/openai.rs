@@ -55,7 +55,7 @@ fn messages(prompt: &Prompt) -> Vec<Value> {
             Role::User => "user",
             Role::Assistant => "assistant",
         };
-        out.push(json!({"role": role, "content": t.text}));
+        out.push(json!({"role": role, "content": t.text()}));
     }
     out
 }

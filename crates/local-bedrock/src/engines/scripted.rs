@@ -109,8 +109,8 @@ impl ScriptedEngine {
             .iter()
             .rev()
             .find(|t| t.role == bedrock_families::Role::User)
-            .map(|t| t.text.as_str())
-            .unwrap_or("");
+            .map(|t| t.text())
+            .unwrap_or_default();
         let echo: Vec<&str> = last_user.split_whitespace().take(6).collect();
         let mut words: Vec<String> = vec!["Scripted".into(), "answer".into(), "to:".into()];
         words.extend(echo.iter().map(|w| w.to_string()));
@@ -217,6 +217,7 @@ impl Engine for ScriptedEngine {
             let usage = Usage {
                 input_tokens,
                 output_tokens,
+                ..Usage::default()
             };
             let _ = tx
                 .send(EngineEvent::Finished {
