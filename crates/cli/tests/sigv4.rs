@@ -655,7 +655,7 @@ fn invoke_in_every_format_and_a_4xx() {
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
-        stdout.starts_with("event: text\ndata: {\"text\":\"Scripted\"}\n\n"),
+        stdout.starts_with("event: text\ndata: {\"index\":0,\"text\":\"Scripted\"}\n\n"),
         "{stdout}"
     );
     assert!(stdout.contains("event: done\ndata: {"), "{stdout}");

@@ -1,7 +1,6 @@
 //! One error type for the whole handler: it knows its HTTP status and writes the documented
 //! JSON body `{"error": {"type": "...", "message": "..."}}`.
 
-use aws_sdk_bedrockruntime::error::{ProvideErrorMetadata, SdkError};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -96,27 +95,6 @@ impl ErrorKind {
             _ => None,
         }
     }
-
-    /// Maps a Bedrock error code (`ThrottlingException`, …) to a kind.
-    pub fn from_bedrock_code(code: Option<&str>) -> ErrorKind {
-        match code.unwrap_or("") {
-            "ValidationException" | "ConflictException" => ErrorKind::Validation,
-            "AccessDeniedException"
-            | "UnrecognizedClientException"
-            | "ExpiredTokenException"
-            | "InvalidSignatureException" => ErrorKind::AccessDenied,
-            "ResourceNotFoundException" => ErrorKind::ModelNotFound,
-            "ThrottlingException"
-            | "ServiceQuotaExceededException"
-            | "TooManyRequestsException" => ErrorKind::Throttled,
-            "ModelNotReadyException" => ErrorKind::ModelNotReady,
-            "ModelTimeoutException" => ErrorKind::ModelTimeout,
-            "ModelErrorException" => ErrorKind::ModelError,
-            "ModelStreamErrorException" => ErrorKind::ModelStreamError,
-            "ServiceUnavailableException" => ErrorKind::ServiceUnavailable,
-            _ => ErrorKind::BedrockInternal,
-        }
-    }
 }
 
 /// An error with a message the client may read.
@@ -139,85 +117,8 @@ impl AppError {
         AppError::new(ErrorKind::BadRequest, message)
     }
 
-    /// Classifies any SDK error: service errors by their Bedrock code, transport failures as
-    /// network errors or timeouts.
-    pub fn from_sdk<E, R>(err: &SdkError<E, R>) -> Self
-    where
-        E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
-    {
-        match err {
-            SdkError::ServiceError(se) => {
-                let e = se.err();
-                let kind = ErrorKind::from_bedrock_code(e.code());
-                let message = e
-                    .message()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| e.code().unwrap_or("Bedrock error").to_string());
-                AppError::new(kind, message)
-            }
-            SdkError::TimeoutError(_) => {
-                AppError::new(ErrorKind::UpstreamTimeout, "Bedrock did not answer in time")
-            }
-            SdkError::DispatchFailure(d) => {
-                let what = if d.is_timeout() {
-                    ErrorKind::UpstreamTimeout
-                } else {
-                    ErrorKind::Network
-                };
-                AppError::new(what, format!("cannot reach Bedrock: {}", error_chain(err)))
-            }
-            SdkError::ResponseError(_) => AppError::new(
-                ErrorKind::Network,
-                format!("unreadable response from Bedrock: {}", error_chain(err)),
-            ),
-            SdkError::ConstructionFailure(_) => AppError::new(
-                ErrorKind::Internal,
-                format!("cannot build the Bedrock request: {}", error_chain(err)),
-            ),
-            _ => AppError::new(ErrorKind::BedrockInternal, error_chain(err)),
-        }
-    }
-
-    /// Classifies an error that arrived inside a stream. The SDK reads in-stream exceptions
-    /// into typed variants but leaves their error code empty, so the variant decides.
-    pub fn from_stream<E, R>(
-        err: &SdkError<E, R>,
-        code_of: impl Fn(&E) -> Option<&'static str>,
-    ) -> Self
-    where
-        E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
-    {
-        let mut app = AppError::from_sdk(err);
-        if let SdkError::ServiceError(se) = err {
-            if let Some(code) = code_of(se.err()) {
-                app.kind = ErrorKind::from_bedrock_code(Some(code));
-            }
-        }
-        app
-    }
-
     pub fn body(&self) -> serde_json::Value {
         json!({"error": {"type": self.kind.as_str(), "message": self.message}})
-    }
-}
-
-/// Awaits one SDK call until `deadline`: a service or transport failure is classified by
-/// [`AppError::from_sdk`], running out of time is `UpstreamTimeout` with `timeout_message`.
-pub(crate) async fn send_by<T, E, R>(
-    deadline: std::time::Instant,
-    call: impl std::future::Future<Output = Result<T, SdkError<E, R>>>,
-    timeout_message: &str,
-) -> Result<T, AppError>
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    match tokio::time::timeout_at(deadline.into(), call).await {
-        Ok(Ok(out)) => Ok(out),
-        Ok(Err(e)) => Err(AppError::from_sdk(&e)),
-        Err(_) => Err(AppError::new(ErrorKind::UpstreamTimeout, timeout_message)),
     }
 }
 

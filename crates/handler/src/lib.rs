@@ -1,16 +1,21 @@
 //! The bedrock-stream HTTP handler: an axum `Router` that streams Amazon Bedrock answers to
 //! people and programs. It does not know whether it runs in Lambda or locally, and it talks to
 //! Bedrock only through `aws-sdk-bedrockruntime`.
+//!
+//! A request flows one way: `contract` (parse and validate the API's body) → `bedrock` (build
+//! the SDK call, resolve the model, cap tokens, map errors) → `decode` (upstream events →
+//! [`OutEvent`]s) → `pipeline` (stream them as they arrive) → `format` (one encoder per output).
 
 pub mod auth;
+mod bedrock;
 pub mod body;
 pub mod config;
-mod converse;
+mod contract;
+mod decode;
 pub mod error;
 pub mod format;
-mod openai;
 mod pipeline;
-mod seed;
+mod routes;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -29,7 +34,7 @@ pub use pipeline::StreamFailure;
 /// Shared state: one SDK client and one configuration per process.
 #[derive(Clone)]
 pub struct App {
-    client: aws_sdk_bedrockruntime::Client,
+    pub(crate) client: aws_sdk_bedrockruntime::Client,
     config: Arc<Config>,
     streams: Arc<tokio::sync::Semaphore>,
 }
@@ -82,10 +87,11 @@ pub fn router(app: App) -> Router {
     let limit = app.config.max_body_bytes;
     let cors = cors_layer(&app.config.cors_origins);
     Router::new()
-        .route("/", post(seed::handle).get(page))
-        .route("/converse", post(converse::handle))
-        .route("/v1/chat/completions", post(openai::chat_completions))
-        .route("/v1/models", get(openai::models))
+        .route("/", post(routes::seed).get(page))
+        .route("/converse", post(routes::converse))
+        .route("/v1/chat/completions", post(routes::chat_completions))
+        .route("/v1/models", get(routes::models))
+        .route("/v1/models/{*id}", get(routes::model))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
