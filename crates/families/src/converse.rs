@@ -3,9 +3,10 @@
 //! accepts and what the SDK puts on the wire) and responses (Converse bodies and ConverseStream
 //! event payloads). Blobs travel as base64 strings, as in Bedrock's own JSON.
 //!
-//! Every struct refuses unknown members, and every union (`ContentBlock`, `ToolChoice`, …) is an
-//! externally tagged enum, so a misspelt or unsupported member is an error naming it rather than
-//! something silently dropped. The handler maps these onto `aws-sdk-bedrockruntime` types; the
+//! Every request struct refuses unknown members, and every union (`ContentBlock`, `ToolChoice`,
+//! …) is an externally tagged enum, so a misspelt or unsupported member is an error naming it
+//! rather than something silently dropped. Response structs accept members they do not know
+//! (real Bedrock bodies carry extras such as `cacheReadInputTokenCount` and `serverToolUsage`). The handler maps these onto `aws-sdk-bedrockruntime` types; the
 //! local endpoint reads what the SDK sent with them and validates it as Bedrock does.
 
 use std::collections::BTreeMap;
@@ -605,7 +606,7 @@ pub struct JsonSchemaDefinition {
 
 /// The `Converse` response body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct ConverseResponse {
     pub output: ConverseOutput,
     pub stop_reason: String,
@@ -623,14 +624,13 @@ pub struct ConverseResponse {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ConverseOutput {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<Message>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct TokenUsage {
     pub input_tokens: i32,
     pub output_tokens: i32,
@@ -644,14 +644,14 @@ pub struct TokenUsage {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct CacheDetail {
     pub ttl: String,
     pub input_tokens: i32,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct ConverseMetrics {
     pub latency_ms: i64,
 }
@@ -696,13 +696,12 @@ impl ConverseStreamEvent {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct MessageStartEvent {
     pub role: ConversationRole,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct ContentBlockStartEvent {
     pub start: ContentBlockStart,
     pub content_block_index: i32,
@@ -717,7 +716,7 @@ pub enum ContentBlockStart {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct ToolUseBlockStart {
     pub tool_use_id: String,
     pub name: String,
@@ -726,7 +725,7 @@ pub struct ToolUseBlockStart {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct ToolResultBlockStart {
     pub tool_use_id: String,
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
@@ -736,13 +735,12 @@ pub struct ToolResultBlockStart {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ImageBlockStart {
     pub format: ImageFormat,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct ContentBlockDeltaEvent {
     pub delta: ContentBlockDelta,
     pub content_block_index: i32,
@@ -761,7 +759,6 @@ pub enum ContentBlockDelta {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ToolUseBlockDelta {
     pub input: String,
 }
@@ -776,13 +773,13 @@ pub enum ReasoningContentBlockDelta {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct ContentBlockStopEvent {
     pub content_block_index: i32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct MessageStopEvent {
     pub stop_reason: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -790,7 +787,7 @@ pub struct MessageStopEvent {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct ConverseStreamMetadataEvent {
     pub usage: TokenUsage,
     pub metrics: ConverseMetrics,

@@ -3,6 +3,7 @@
 //! directions, so the function (decoding) and the local endpoint (encoding) share one table.
 
 mod anthropic;
+pub mod catalog;
 mod cohere;
 pub mod converse;
 mod json;
