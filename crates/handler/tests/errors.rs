@@ -218,7 +218,17 @@ async fn an_exception_before_any_text_is_a_status_on_every_route_and_format() {
     let h = harness(ScriptedConfig::default(), Config::default()).await;
     // `after: 1`: the first frame (Claude 3's message_start, Converse's messageStart) goes out,
     // then the exception: still no text, so still a status. `after: 0`: the exception first.
-    let cases: Vec<(&str, String, Option<&str>, u32, &str, u16, &str)> = vec![
+    // (path, body, accept, frames before the exception, exception, status, type)
+    type Case = (
+        &'static str,
+        String,
+        Option<&'static str>,
+        u32,
+        &'static str,
+        u16,
+        &'static str,
+    );
+    let cases: Vec<Case> = vec![
         (
             "/",
             claude3(),
@@ -383,7 +393,7 @@ async fn the_total_timeout_mid_stream_is_a_typed_error_event() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     let texts = lines.iter().filter(|l| l["type"] == "text").count();
-    assert!(texts >= 2 && texts < 40, "{texts} text events: {body}");
+    assert!((2..40).contains(&texts), "{texts} text events: {body}");
     let last = lines.last().unwrap();
     assert_eq!(last["type"], "error", "{body}");
     assert_eq!(last["error"]["type"], "upstream_timeout", "{body}");
