@@ -112,15 +112,6 @@ fn the_error_table_statuses_types_and_retry_after() {
         assert_eq!(kind.as_str(), ty, "{kind:?}");
         assert_eq!(kind.retry_after(), retry, "{kind:?}");
     }
-    for (code, kind) in [
-        ("ServiceQuotaExceededException", ErrorKind::Throttled),
-        ("ThrottlingException", ErrorKind::Throttled),
-        ("ModelNotReadyException", ErrorKind::ModelNotReady),
-        ("InternalServerException", ErrorKind::BedrockInternal),
-        ("SomethingNewException", ErrorKind::BedrockInternal),
-    ] {
-        assert_eq!(ErrorKind::from_bedrock_code(Some(code)), kind, "{code}");
-    }
 }
 
 #[tokio::test]
