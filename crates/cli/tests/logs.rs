@@ -108,12 +108,55 @@ async fn logs_carry_no_prompt_or_answer_text_unless_log_prompts_is_on() {
         }
     }
 
-    // LOG_PROMPTS on: the prompt is logged.
+    // LOG_PROMPTS on: every request's prompt is logged, on every route.
     let p = serve(Some("true"), None);
     exercise(&p.url).await;
     let logs = p.stop();
+    let prompts = logs
+        .lines()
+        .filter(|l| l.contains(SECRET_WORD) && l.contains("prompt"))
+        .count();
     assert!(
-        logs.contains(SECRET_WORD),
-        "LOG_PROMPTS=true: no prompt in the logs:\n{logs}"
+        prompts >= 6,
+        "LOG_PROMPTS=true: {prompts} of 6 prompts in the logs:\n{logs}"
     );
+}
+
+#[test]
+fn serve_refuses_a_bedrock_endpoint_it_cannot_use() {
+    // At start, naming what is wrong, rather than failing every request later.
+    let run = |args: &[&str], envs: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(support::BIN);
+        cmd.args(args)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_REGION", "us-east-1")
+            .env_remove("BEDROCK_ENDPOINT_URL")
+            .stdin(std::process::Stdio::null());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, err) = run(
+        &["serve", "--bedrock", "aws", "--listen", "127.0.0.1:0"],
+        &[("BEDROCK_ENDPOINT_URL", "not a url")],
+    );
+    assert!(!ok, "{err}");
+    assert!(err.contains("BEDROCK_ENDPOINT_URL=\"not a url\""), "{err}");
+    let (ok, err) = run(
+        &[
+            "serve",
+            "--bedrock",
+            "http://bad host:1",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &[],
+    );
+    assert!(!ok, "{err}");
+    assert!(err.contains("--bedrock http://bad host:1"), "{err}");
 }

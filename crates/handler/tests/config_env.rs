@@ -159,6 +159,28 @@ fn every_variable_its_default_its_value_and_its_errors() {
             "{var}={value}: the value is not shown: {e}"
         );
     }
+    // BEDROCK_ENDPOINT_URL must be something the SDK can send to: refused at start, not on
+    // every request (where the SDK's error would print the request, prompt and all).
+    for value in [
+        "not a url",
+        "127.0.0.1:8090",
+        "ftp://example.com",
+        "http://",
+        "bedrock-runtime.us-east-1.amazonaws.com",
+    ] {
+        let e = err(&[("BEDROCK_ENDPOINT_URL", value)]);
+        assert!(e.contains("BEDROCK_ENDPOINT_URL"), "{value}: {e}");
+        assert!(e.contains(value), "{value}: {e}");
+    }
+    for value in [
+        "https://bedrock-runtime.us-east-1.amazonaws.com",
+        "http://localhost:8090/",
+        "http://[::1]:8090",
+    ] {
+        let c = with(&[("BEDROCK_ENDPOINT_URL", value)]).unwrap();
+        assert_eq!(c.endpoint_url.as_deref(), Some(value));
+    }
+
     // One bad variable among good ones is still named.
     let e = err(&[
         ("ALLOWED_MODELS", "anthropic.*"),

@@ -439,3 +439,23 @@ async fn request_content_types_are_not_refused() {
     }
     assert!(answers.windows(2).all(|w| w[0] == w[1]), "{answers:?}");
 }
+
+#[tokio::test]
+async fn an_endpoint_the_sdk_cannot_use_never_echoes_the_prompt() {
+    // The SDK's error for an endpoint it cannot apply prints the whole request it was about to
+    // send, body included. Config::from_env refuses such a BEDROCK_ENDPOINT_URL at start; a
+    // client built with one anyway must still not put the prompt in the error (or the log).
+    let (url, _s) = serve_handler(sdk_client("not a url"), Config::default()).await;
+    let secret = "kumquat-4471-meadowlark";
+    let body = json!({"bedrockParams": {"modelId": "meta.llama3-8b-instruct-v1:0"},
+                      "modelParams": {"prompt": format!("Tell me about {secret}"), "max_gen_len": 5}});
+    let (s, text, _, _) = post(&url, body.to_string(), None).await;
+    assert_eq!(s, 502, "{text}");
+    assert_eq!(error_type(&text), "network_error", "{text}");
+    assert!(!text.contains(secret), "the prompt is in the error: {text}");
+    assert!(!text.contains("SdkBody"), "{text}");
+    assert!(
+        text.contains("not a valid URI"),
+        "the cause is lost: {text}"
+    );
+}
