@@ -192,7 +192,9 @@ async fn real_text_in_every_shape_then_throttling_and_cancellation() {
     assert_eq!((a.completed, a.cancelled, a.failed), (3, 0, 0), "{a:?}");
 
     // --- The queue: one generation running, one waiting (the bound), the next refused.
-    let long = llama_body("Count from 1 to 200, separated by commas.", 300);
+    // Counting to 1000 runs past 700 tokens greedily: abandoned after a few, it costs little,
+    // and it outlasts the queue checks on a fast machine.
+    let long = llama_body("Count from 1 to 1000, separated by commas.", 1000);
     let mut running = open(&c, LLAMA, &long).await;
     let (first, t0) = next_text(&mut running, Family::Llama).await.unwrap();
     let waiting = open(&c, LLAMA, &llama_body(QUESTION, 8)).await;
@@ -236,7 +238,7 @@ async fn real_text_in_every_shape_then_throttling_and_cancellation() {
     assert!(refused.into_service_error().is_throttling_exception());
 
     // --- The running client leaves: its generation stops, and the queued request is served
-    // long before the abandoned answer (~295 tokens still to go) could have finished.
+    // long before the abandoned answer (~990 tokens still to go) could have finished.
     let (w, _) = next_text(&mut running, Family::Llama).await.unwrap();
     words.push_str(&w);
     eprintln!("counting: {words:?}, {per_token:?} per token");
@@ -246,7 +248,7 @@ async fn real_text_in_every_shape_then_throttling_and_cancellation() {
     let mut rx = queued;
     let (w, at) = next_text(&mut rx, Family::AnthropicMessages).await.unwrap();
     let first_word = at - left;
-    let abandoned_rest = per_token * 295;
+    let abandoned_rest = per_token * 990;
     eprintln!(
         "queued request's first word {w:?} {first_word:?} after the running client left; the \
          abandoned answer needed ~{abandoned_rest:?} more"
