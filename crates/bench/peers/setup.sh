@@ -5,8 +5,16 @@
 #   litellm/  a venv with the LiteLLM proxy
 # aws-lambda-ric builds a native addon: it needs cmake, autoconf, automake, libtool and g++
 # (apt-get, when missing and running as root). Idempotent: a stamp per part records what was
-# installed. A part that fails to install is reported and skipped; the benchmark then says
-# which comparison it could not run.
+# installed.
+#
+# Every peer is OPTIONAL, and these are the only optional checks of scripts/test:
+#   bench-peer:node       the seed's Node.js handler in the cold-start comparison (npm)
+#   bench-peer:llama.cpp  llama.cpp (node-llama-cpp, same npm install) beside the embedded model
+#   bench-peer:python     a boto3 handler in the cold-start comparison (pip venv)
+#   bench-peer:litellm    the LiteLLM proxy in the gateway comparison (pip venv)
+# A part that fails to install is reported, its checks are appended to $OPTIONAL_SKIPS_FILE
+# (when set) as "name<TAB>reason" lines for the summary of scripts/test, and the exit status is
+# 1; the benchmark then says which comparison it could not run.
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../../.." && pwd)"
@@ -16,6 +24,14 @@ python="${PYTHON:-python3}"
 status=0
 
 stamp_ok() { [[ -f "$dest/$1.stamp" && "$(cat "$dest/$1.stamp")" == "$2" ]]; }
+
+# optional_skip CHECK REASON: says so, and records it for the summary of scripts/test.
+optional_skip() {
+  echo "bench peers: OPTIONAL check $1 will not run: $2" >&2
+  if [[ -n "${OPTIONAL_SKIPS_FILE:-}" ]]; then
+    printf '%s\t%s\n' "$1" "$2" >> "$OPTIONAL_SKIPS_FILE"
+  fi
+}
 
 # --- node: the seed's handler deps and llama.cpp
 node_sum="$(sha256sum "$here/node/package.json" | cut -d' ' -f1)"
@@ -34,7 +50,8 @@ if ! stamp_ok node "$node_sum"; then
   if (cd "$dest/node" && timeout 900 npm install --no-audit --no-fund --loglevel=error >/dev/null); then
     echo "$node_sum" > "$dest/node.stamp"
   else
-    echo "bench peers: npm install failed (the Node.js handler and llama.cpp comparisons will be skipped)" >&2
+    optional_skip bench-peer:node "npm install into $dest/node failed"
+    optional_skip bench-peer:llama.cpp "npm install into $dest/node failed"
     status=1
   fi
 else
@@ -52,7 +69,7 @@ venv_part() { # name requirements-file
     && timeout 900 "$dest/$name/bin/pip" install -q --disable-pip-version-check -r "$req"; then
     echo "$sum" > "$dest/$name.stamp"
   else
-    echo "bench peers: installing $name failed (its comparison will be skipped)" >&2
+    optional_skip "bench-peer:$name" "pip install -r $(basename "$req") into $dest/$name failed"
     status=1
   fi
 }

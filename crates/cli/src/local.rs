@@ -107,7 +107,7 @@ pub(crate) async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
             bedrock_desc = "Amazon Bedrock (AWS credential chain and region)".to_string();
             bedrock_stream_handler::bedrock_client(&config).await
         }
-        url if url.starts_with("http://") || url.starts_with("https://") => {
+        url if bedrock_stream_handler::config::is_http_url(url) => {
             bedrock_desc = format!("Bedrock-runtime endpoint at {url}");
             config.endpoint_url = Some(url.to_string());
             client_for_endpoint(url)

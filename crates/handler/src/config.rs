@@ -73,6 +73,11 @@ impl Config {
             default_model_id: var("DEFAULT_MODEL_ID"),
             ..Config::default()
         };
+        if let Some(url) = &c.endpoint_url {
+            if !is_http_url(url) {
+                bail!("BEDROCK_ENDPOINT_URL={url:?} is not an http:// or https:// URL");
+            }
+        }
         if let Some(list) = var("ALLOWED_MODELS") {
             c.allowed_models = list
                 .split(',')
@@ -116,6 +121,13 @@ impl Config {
     pub fn model_allowed(&self, model_id: &str) -> bool {
         self.allowed_models.iter().any(|g| glob_match(g, model_id))
     }
+}
+
+/// An absolute `http://` or `https://` URL with a host (what the SDK can send requests to).
+pub fn is_http_url(url: &str) -> bool {
+    url.parse::<http::Uri>().is_ok_and(|u| {
+        matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some_and(|h| !h.is_empty())
+    })
 }
 
 /// `*` matches any run of characters, everything else matches itself.

@@ -128,6 +128,13 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
     let mut source = err.source();
     while let Some(s) = source {
         let s_str = s.to_string();
+        // Some SDK errors print the whole request they could not send, body (the prompt)
+        // included; that link adds nothing the others do not say, and must reach no client and
+        // no log.
+        if s_str.contains("SdkBody") {
+            source = s.source();
+            continue;
+        }
         if !out.contains(&s_str) {
             out.push_str(": ");
             out.push_str(&s_str);

@@ -96,3 +96,37 @@ pub async fn post(
 pub fn repo_root() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
+
+/// How late this machine wakes a thread that asked to sleep 1 ms, measured while a test runs:
+/// the baseline for timing bounds, so that a busy shared CI box widens them by what it actually
+/// delayed, and a quiet one keeps them tight.
+pub struct LatenessProbe {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<f64>,
+}
+
+impl LatenessProbe {
+    pub fn start() -> Self {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = std::sync::Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let mut max: f64 = 0.0;
+            // Bounded: at most 60 s.
+            let until = Instant::now() + Duration::from_secs(60);
+            while !flag.load(Ordering::Relaxed) && Instant::now() < until {
+                let t = Instant::now();
+                std::thread::sleep(Duration::from_millis(1));
+                max = max.max(t.elapsed().as_secs_f64() * 1000.0 - 1.0);
+            }
+            max
+        });
+        LatenessProbe { stop, thread }
+    }
+
+    /// The largest lateness seen, in ms.
+    pub fn max_ms(self) -> f64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap_or(0.0)
+    }
+}

@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bedrock_local::ScriptedConfig;
 use bedrock_stream_handler::Config;
@@ -36,15 +36,36 @@ async fn streams_past_the_limit_get_429_with_retry_after() {
     assert_eq!(c.headers()["retry-after"], "1");
     let v: serde_json::Value = c.json().await.unwrap();
     assert_eq!(v["error"]["type"], "too_many_streams");
-    // A finished stream frees its place; so does a client that leaves.
+    // A finished stream frees its place; so does a client that leaves. The server lets go of a
+    // place a moment after the client saw the end (or left), so wait for it, bounded: both
+    // places must come back, and be usable at the same time.
     let text = a.text().await.unwrap();
     assert_eq!(text.split_whitespace().count(), 20);
     drop(b.bytes_stream().next().await);
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    for _ in 0..2 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut open = Vec::new();
+    let mut refused = 0;
+    while open.len() < 2 {
         let r = http.post(&h.url).body(BODY).send().await.unwrap();
-        assert_eq!(r.status(), 200);
-        r.text().await.unwrap();
+        match r.status().as_u16() {
+            200 => open.push(r),
+            429 => {
+                refused += 1;
+                assert!(
+                    Instant::now() < deadline,
+                    "only {} of 2 places came back after 10 s ({refused} refusals)",
+                    open.len()
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            s => panic!("unexpected status {s}"),
+        }
+    }
+    // With both places taken again, a third is refused.
+    let c = http.post(&h.url).body(BODY).send().await.unwrap();
+    assert_eq!(c.status(), 429);
+    for r in open {
+        assert_eq!(r.text().await.unwrap().split_whitespace().count(), 20);
     }
 }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use support::emulator::{pieces, Emulator, QueuedEvent, Report};
+use support::jitter::Probe;
 use support::router::{router, Sends, ERROR_LINE};
 
 fn ms(d: Duration) -> f64 {
@@ -25,6 +26,9 @@ async fn start() -> (Emulator, Sends, tokio::task::JoinHandle<anyhow::Result<()>
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_prelude_separator_and_each_chunk_at_once() {
     let (mut emulator, sends, function) = start().await;
+    // Bounds below are "what a quiet machine needs" plus how late this machine woke threads up
+    // during this very run: a busy CI box widens them, Nagle's ~40 ms stays visible.
+    let probe = Probe::start();
     // The first chunk 5 ms after the prelude: the prelude is still unacknowledged then, which is
     // when Nagle holds a small write back until the peer's delayed ACK.
     emulator.push_url_event(
@@ -34,6 +38,8 @@ async fn streams_prelude_separator_and_each_chunk_at_once() {
         None,
     );
     let record = emulator.response().await;
+    let late = probe.finish();
+    let slack = late.max;
     let sent = sends.take();
     assert_eq!(sent.len(), 20);
 
@@ -69,8 +75,8 @@ async fn streams_prelude_separator_and_each_chunk_at_once() {
     assert_eq!(&record.frames[1].bytes[..], &[0u8; 8]);
     let separator_after_prelude = ms(record.frames[1].at.duration_since(record.frames[0].at));
     assert!(
-        separator_after_prelude < 5.0,
-        "separator {separator_after_prelude} ms after the prelude"
+        separator_after_prelude < 5.0 + slack,
+        "separator {separator_after_prelude} ms after the prelude ({late:?})"
     );
 
     let parsed = record.parse();
@@ -106,30 +112,49 @@ async fn streams_prelude_separator_and_each_chunk_at_once() {
     let first_after_handed_out = ms(parsed.chunks[0].at.duration_since(record.handed_out));
     eprintln!(
         "ours: prelude→separator {separator_after_prelude:.2} ms, separator→first chunk \
-         {first_after_separator:.2} ms (written 5 ms after), event→first chunk {first_after_handed_out:.2} ms, pieces {}/20, latency max {:.2} ms, gaps min {:.1} max {:.1} ms",
+         {first_after_separator:.2} ms (written 5 ms after), event→first chunk {first_after_handed_out:.2} ms, pieces {}/20, latency max {:.2} ms, gaps min {:.1} max {:.1} ms; \
+         thread wake-up lateness meanwhile: median {:.2}, p99 {:.2}, max {:.2} ms ({} samples)",
         merged.len(),
         latencies.iter().cloned().fold(0.0, f64::max),
         gaps.iter().cloned().fold(f64::MAX, f64::min),
         gaps.iter().cloned().fold(0.0, f64::max),
+        late.median,
+        late.p99,
+        late.max,
+        late.samples,
     );
     assert!(parsed.separator_at <= parsed.chunks[0].at);
+    // The first chunk is written 5 ms after the prelude; held back by Nagle it would wait for
+    // the delayed ACK (~40 ms).
     assert!(
-        first_after_separator < 25.0,
-        "first chunk {first_after_separator} ms after the separator"
+        first_after_separator < 25.0 + slack,
+        "first chunk {first_after_separator} ms after the separator ({late:?})"
     );
+    // Each chunk leaves when written: a held-back one waits for an ACK (tens of ms).
     assert!(
-        latencies.iter().all(|l| *l < 20.0),
-        "a chunk waited before leaving (Nagle?): {latencies:?}"
+        latencies.iter().all(|l| *l < 20.0 + slack),
+        "a chunk waited before leaving (Nagle?): {latencies:?} ({late:?})"
     );
-    assert_eq!(merged.len(), 20, "chunks merged: {merged:?}");
+    // Streamed, not collected: the chunks arrive 30 ms apart as written. Two chunks can only
+    // merge if one of them was delayed by 25 ms or more, which the lateness must account for.
     let mut sorted = gaps.clone();
     sorted.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let median = sorted[sorted.len() / 2];
     assert!(
-        (25.0..45.0).contains(&median),
-        "median gap {median} ms: {gaps:?}"
+        (25.0..45.0 + late.p99).contains(&median),
+        "median gap {median} ms: {gaps:?} ({late:?})"
     );
-    assert!(sorted[0] > 10.0, "two chunks arrived together: {gaps:?}");
+    if slack < 20.0 {
+        assert_eq!(merged.len(), 20, "chunks merged: {merged:?} ({late:?})");
+        assert!(
+            sorted[0] > 10.0 - slack / 2.0,
+            "two chunks arrived together: {gaps:?} ({late:?})"
+        );
+    } else {
+        // A very busy machine: a stall may have bunched one or two chunks; most still
+        // arrived on their own.
+        assert!(merged.len() >= 17, "chunks merged: {merged:?} ({late:?})");
+    }
     assert!(record.trailers.is_none(), "no trailers on success");
     function.abort();
 }
@@ -138,8 +163,10 @@ async fn streams_prelude_separator_and_each_chunk_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_small_chunks_is_not_held_back() {
     let (mut emulator, sends, function) = start().await;
+    let probe = Probe::start();
     emulator.push_url_event("req-burst", "GET", "/stream?n=20&gap_ms=2&first_ms=5", None);
     let record = emulator.response().await;
+    let late = probe.finish();
     let sent = sends.take();
     let parsed = record.parse();
     assert_eq!(parsed.chunks.len(), 20);
@@ -150,12 +177,20 @@ async fn a_burst_of_small_chunks_is_not_held_back() {
         .map(|(c, s)| ms(c.at.duration_since(*s)))
         .collect();
     eprintln!(
-        "ours, burst: latency max {:.2} ms",
+        "ours, burst: latency max {:.2} ms; thread wake-up lateness meanwhile {late:?}",
         latencies.iter().cloned().fold(0.0, f64::max)
     );
+    // With Nagle, every small chunk after the first waits for the previous one's ACK: all of
+    // them late by up to ~40 ms, whatever the machine's load.
     assert!(
-        latencies.iter().all(|l| *l < 20.0),
-        "chunks waited before leaving (Nagle?): {latencies:?}"
+        latencies.iter().all(|l| *l < 20.0 + late.max),
+        "chunks waited before leaving (Nagle?): {latencies:?} ({late:?})"
+    );
+    let mut sorted = latencies.clone();
+    sorted.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    assert!(
+        sorted[sorted.len() / 2] < 5.0 + late.p99,
+        "the typical chunk waited: {latencies:?} ({late:?})"
     );
     function.abort();
 }

@@ -3,4 +3,5 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod emulator;
+pub mod jitter;
 pub mod router;

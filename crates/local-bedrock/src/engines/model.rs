@@ -2,11 +2,12 @@
 //! shared; generations run on dedicated threads off the async runtime, one at a time in arrival
 //! order (the forward pass already uses every core), behind a bounded queue: past the bound a
 //! request is refused at once (ThrottlingException) rather than left waiting unboundedly. A
-//! request whose client left is skipped if still queued, and stopped within one token if running.
+//! request whose client left is skipped if still queued, and stopped within one token if running;
+//! it no longer counts against the bound once its client has left.
 
+use std::collections::VecDeque;
 use std::ops::ControlFlow;
-use std::sync::mpsc as std_mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 
 use bedrock_families::Usage;
 use bedrock_local_model::EmbeddedModel;
@@ -19,41 +20,73 @@ struct Job {
     tx: mpsc::Sender<EngineEvent>,
 }
 
+/// The requests waiting for a worker, in arrival order.
+#[derive(Default)]
+struct Queue {
+    state: Mutex<QueueState>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct QueueState {
+    jobs: VecDeque<Job>,
+    /// The engine was dropped: workers finish what is queued, then stop.
+    closed: bool,
+}
+
 pub struct ModelEngine {
     model: Arc<EmbeddedModel>,
-    queue: std_mpsc::SyncSender<Job>,
+    queue: Arc<Queue>,
     queue_bound: usize,
 }
 
 impl ModelEngine {
     /// Starts `workers` generation threads (1 is right for a CPU model that uses every core)
-    /// with room for `queue_bound` waiting requests.
+    /// with room for `queue_bound` waiting requests (at least 1).
     pub fn new(model: EmbeddedModel, workers: usize, queue_bound: usize) -> std::io::Result<Self> {
         let model = Arc::new(model);
-        let (queue, jobs) = std_mpsc::sync_channel::<Job>(queue_bound);
-        let jobs = Arc::new(std::sync::Mutex::new(jobs));
+        let queue = Arc::new(Queue::default());
         for i in 0..workers.max(1) {
             let model = Arc::clone(&model);
-            let jobs = Arc::clone(&jobs);
+            let queue = Arc::clone(&queue);
             std::thread::Builder::new()
                 .name(format!("model-worker-{i}"))
-                .spawn(move || worker(&model, &jobs))?;
+                .spawn(move || worker(&model, &queue))?;
         }
         Ok(ModelEngine {
             model,
             queue,
-            queue_bound,
+            queue_bound: queue_bound.max(1),
         })
     }
 }
 
-fn worker(model: &EmbeddedModel, jobs: &std::sync::Mutex<std_mpsc::Receiver<Job>>) {
+impl Drop for ModelEngine {
+    fn drop(&mut self) {
+        if let Ok(mut state) = self.queue.state.lock() {
+            state.closed = true;
+        }
+        self.queue.ready.notify_all();
+    }
+}
+
+fn worker(model: &EmbeddedModel, queue: &Queue) {
     loop {
         let job = {
-            let Ok(rx) = jobs.lock() else { return };
-            match rx.recv() {
-                Ok(job) => job,
-                Err(_) => return,
+            let Ok(mut state) = queue.state.lock() else {
+                return;
+            };
+            loop {
+                if let Some(job) = state.jobs.pop_front() {
+                    break job;
+                }
+                if state.closed {
+                    return;
+                }
+                state = match queue.ready.wait(state) {
+                    Ok(s) => s,
+                    Err(_) => return,
+                };
             }
         };
         run(model, job);
@@ -125,15 +158,22 @@ impl Engine for ModelEngine {
             )));
         }
         let (tx, rx) = mpsc::channel(32);
-        match self.queue.try_send(Job { request, tx }) {
-            Ok(()) => Ok(rx),
-            Err(std_mpsc::TrySendError::Full(_)) => Err(EngineError::Busy(format!(
+        let Ok(mut state) = self.queue.state.lock() else {
+            return Err(EngineError::Internal(
+                "the embedded model's workers have stopped".into(),
+            ));
+        };
+        // A waiting request whose client left holds no place: it would only be skipped.
+        state.jobs.retain(|job| !job.tx.is_closed());
+        if state.jobs.len() >= self.queue_bound {
+            return Err(EngineError::Busy(format!(
                 "Too many requests: {} are already waiting for the embedded model.",
                 self.queue_bound
-            ))),
-            Err(std_mpsc::TrySendError::Disconnected(_)) => Err(EngineError::Internal(
-                "the embedded model's workers have stopped".into(),
-            )),
+            )));
         }
+        state.jobs.push_back(Job { request, tx });
+        drop(state);
+        self.queue.ready.notify_one();
+        Ok(rx)
     }
 }
