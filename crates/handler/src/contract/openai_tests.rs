@@ -44,7 +44,7 @@ fn plain_chat_maps_onto_converse() {
             {"role": "assistant", "content": "hello"},
             user("again"),
         ],
-        "max_completion_tokens": 50, "max_tokens": 10, "temperature": 0.5, "top_p": 0.9,
+        "max_completion_tokens": 50, "max_tokens": 10, "temperature": 0.5, "top_p": 0.25,
         "stop": "END", "stream": true, "stream_options": {"include_usage": true},
         "n": 1, "logprobs": false, "presence_penalty": 0, "frequency_penalty": 0.0,
         "logit_bias": {}, "user": "u1", "metadata": {"a": "b"}, "store": false,
@@ -61,7 +61,7 @@ fn plain_chat_maps_onto_converse() {
                 {"role": "assistant", "content": [{"text": "hello"}]},
                 {"role": "user", "content": [{"text": "again"}]},
             ],
-            "inferenceConfig": {"maxTokens": 50, "temperature": 0.5, "topP": 0.9, "stopSequences": ["END"]},
+            "inferenceConfig": {"maxTokens": 50, "temperature": 0.5, "topP": 0.25, "stopSequences": ["END"]},
         })
     );
     assert!(c.stream && c.include_usage);

@@ -406,4 +406,192 @@ mod tests {
             .unwrap();
         assert!(String::from_utf8_lossy(&done).contains("\"finish_reason\":\"stop\""));
     }
+
+    fn payloads(bytes: &[u8]) -> Vec<Value> {
+        String::from_utf8_lossy(bytes)
+            .split("\n\n")
+            .filter_map(|l| l.strip_prefix("data: "))
+            .filter(|l| *l != "[DONE]")
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn run(e: &mut ChunkEncoder, events: Vec<OutEvent>) -> Vec<Value> {
+        let mut out = Vec::new();
+        for ev in events {
+            if let Some(b) = e.encode(ev) {
+                out.extend(payloads(&b));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn parallel_tool_calls_false_streams_the_first_call_only() {
+        let mut e = ChunkEncoder::new(
+            "id".into(),
+            "m".into(),
+            false,
+            AnswerShape {
+                json_tool: None,
+                single_tool_call: true,
+            },
+        );
+        let chunks = run(
+            &mut e,
+            vec![
+                OutEvent::ToolUse {
+                    index: 0,
+                    id: "a".into(),
+                    name: "f".into(),
+                },
+                OutEvent::ToolInput {
+                    index: 0,
+                    input: "{}".into(),
+                },
+                OutEvent::BlockStop { index: 0 },
+                OutEvent::ToolUse {
+                    index: 1,
+                    id: "b".into(),
+                    name: "g".into(),
+                },
+                OutEvent::ToolInput {
+                    index: 1,
+                    input: "{\"x\":1}".into(),
+                },
+                OutEvent::Done(Summary {
+                    stop_reason: Some("tool_use".into()),
+                    ..Summary::default()
+                }),
+            ],
+        );
+        let calls: Vec<&Value> = chunks
+            .iter()
+            .filter_map(|c| c["choices"][0]["delta"].get("tool_calls"))
+            .collect();
+        assert_eq!(calls.len(), 2, "{chunks:?}");
+        assert!(calls.iter().all(|c| c[0]["index"] == 0));
+        assert_eq!(calls[0][0]["function"]["name"], "f");
+        assert_eq!(
+            chunks.last().unwrap()["choices"][0]["finish_reason"],
+            "tool_calls"
+        );
+    }
+
+    #[test]
+    fn reasoning_streams_as_reasoning_content_and_usage_counts_cached_tokens() {
+        let mut e = ChunkEncoder::new("id".into(), "m".into(), true, AnswerShape::default());
+        let chunks = run(
+            &mut e,
+            vec![
+                OutEvent::Reasoning {
+                    index: 0,
+                    text: "hmm".into(),
+                },
+                OutEvent::ReasoningSignature {
+                    index: 0,
+                    signature: "sig".into(),
+                },
+                OutEvent::BlockStop { index: 0 },
+                OutEvent::Text {
+                    index: 1,
+                    text: "4".into(),
+                },
+                OutEvent::Done(Summary {
+                    stop_reason: Some("end_turn".into()),
+                    input_tokens: Some(11),
+                    output_tokens: Some(5),
+                    cache_read_input_tokens: Some(264),
+                    cache_write_input_tokens: Some(1028),
+                    ..Summary::default()
+                }),
+            ],
+        );
+        assert_eq!(
+            chunks[0]["choices"][0]["delta"],
+            json!({"role": "assistant", "reasoning_content": "hmm"})
+        );
+        assert_eq!(chunks[1]["choices"][0]["delta"], json!({"content": "4"}));
+        assert_eq!(chunks[2]["choices"][0]["finish_reason"], "stop");
+        assert_eq!(chunks[3]["choices"], json!([]));
+        // FACTS.md §4: totalTokens 1303 = 11 + 264 + 1028 (prompt) ... + output.
+        assert_eq!(
+            chunks[3]["usage"],
+            json!({"prompt_tokens": 1303, "completion_tokens": 5, "total_tokens": 1308,
+                   "prompt_tokens_details": {"cached_tokens": 264}})
+        );
+        assert_eq!(e.close(), Some(Bytes::from_static(b"data: [DONE]\n\n")));
+    }
+
+    fn completion_json(converse: Value, stop: &str, shape: AnswerShape) -> Value {
+        let r = completion(
+            "id",
+            "m",
+            &converse,
+            &Summary {
+                stop_reason: Some(stop.into()),
+                input_tokens: Some(3),
+                output_tokens: Some(4),
+                ..Summary::default()
+            },
+            &shape,
+        );
+        assert_eq!(r.status(), StatusCode::OK);
+        let body =
+            futures::executor::block_on(axum::body::to_bytes(r.into_body(), 1 << 20)).unwrap();
+        serde_json::from_slice(&body).unwrap()
+    }
+
+    #[test]
+    fn non_streaming_completions_carry_tool_calls_reasoning_and_json_answers() {
+        let converse = json!({"output": {"message": {"role": "assistant", "content": [
+            {"reasoningContent": {"reasoningText": {"text": "think", "signature": "s"}}},
+            {"text": "Checking."},
+            {"toolUse": {"toolUseId": "t1", "name": "weather", "input": {"city": "Paris"}}},
+            {"toolUse": {"toolUseId": "t2", "name": "weather", "input": {"city": "Rome"}}},
+        ]}}});
+        let v = completion_json(converse.clone(), "tool_use", AnswerShape::default());
+        let choice = &v["choices"][0];
+        assert_eq!(choice["finish_reason"], "tool_calls");
+        assert_eq!(choice["message"]["content"], "Checking.");
+        assert_eq!(choice["message"]["reasoning_content"], "think");
+        assert_eq!(
+            choice["message"]["tool_calls"][1],
+            json!({"id": "t2", "type": "function",
+                   "function": {"name": "weather", "arguments": "{\"city\":\"Rome\"}"}})
+        );
+        assert_eq!(v["usage"]["total_tokens"], 7);
+        let v = completion_json(
+            converse,
+            "tool_use",
+            AnswerShape {
+                json_tool: None,
+                single_tool_call: true,
+            },
+        );
+        assert_eq!(
+            v["choices"][0]["message"]["tool_calls"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+
+        let answer = json!({"output": {"message": {"role": "assistant", "content": [
+            {"toolUse": {"toolUseId": "t", "name": "math", "input": {"answer": 4}}}]}}});
+        let v = completion_json(
+            answer,
+            "tool_use",
+            AnswerShape {
+                json_tool: Some("math".into()),
+                single_tool_call: false,
+            },
+        );
+        let choice = &v["choices"][0];
+        assert_eq!(choice["finish_reason"], "stop");
+        assert!(choice["message"].get("tool_calls").is_none());
+        let content: Value =
+            serde_json::from_str(choice["message"]["content"].as_str().unwrap()).unwrap();
+        assert_eq!(content, json!({"answer": 4}));
+    }
 }
