@@ -772,7 +772,7 @@ fn assistant_message(value: &Value, at: &str, turns: &mut Turns) -> Result<(), A
     let calls = m.tool_calls.unwrap_or_default();
     // A turn needs some content; blank text next to tool calls is noise Bedrock refuses.
     for t in texts {
-        if !(t.trim().is_empty() && !calls.is_empty()) {
+        if !t.trim().is_empty() || calls.is_empty() {
             turns.push(ConversationRole::Assistant, ContentBlock::Text(t));
         }
     }
