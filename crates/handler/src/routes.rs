@@ -134,7 +134,7 @@ pub(crate) async fn chat_completions(State(app): State<App>, body: Bytes) -> Res
         };
         let mut call = contract::openai::parse(&body, opts)?;
         let model_id = bedrock::resolve_model(&app, call.converse.model_id.take())?;
-        call.apply_reasoning(&model_id)?;
+        call.apply_reasoning(&model_id, app.config().max_output_tokens)?;
         let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
         let timing = app.timing(started);
         let log = RequestLog {

@@ -181,6 +181,14 @@ struct AssistantMessage {
     audio: Option<Value>,
     #[allow(dead_code)]
     name: Option<IgnoredAny>,
+    /// This server's own reasoning output, sent back by clients that echo the whole message.
+    /// Not carried: OpenAI's API takes no reasoning back, providers drop earlier turns'
+    /// reasoning, and without its signature Bedrock could not verify it.
+    #[allow(dead_code)]
+    reasoning_content: Option<IgnoredAny>,
+    /// Output-only (URL citations), echoed back by clients like the reasoning.
+    #[allow(dead_code)]
+    annotations: Option<IgnoredAny>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -1330,7 +1338,14 @@ impl ChatCall {
     /// - Nova 2: `reasoningConfig: {type: enabled, maxReasoningEffort: low|medium|high}`.
     /// - Models that always reason (DeepSeek R1) or never do: a 400, except `none` on a model
     ///   that does not reason unasked.
-    pub(crate) fn apply_reasoning(&mut self, model_id: &str) -> Result<(), AppError> {
+    ///
+    /// `output_cap` is `MAX_OUTPUT_TOKENS`, which lowers max_tokens later: it too must leave
+    /// room above a reasoning budget.
+    pub(crate) fn apply_reasoning(
+        &mut self,
+        model_id: &str,
+        output_cap: Option<u64>,
+    ) -> Result<(), AppError> {
         let Some(effort) = self.reasoning_effort.clone() else {
             return Ok(());
         };
@@ -1352,6 +1367,11 @@ impl ChatCall {
                     )));
                 }
                 let budget = thinking_budget(&effort).unwrap_or(1024);
+                if let Some(cap) = output_cap.filter(|c| *c <= u64::try_from(budget).unwrap_or(0)) {
+                    return Err(bad(format!(
+                        "reasoning_effort `{effort}` asks for a reasoning budget of {budget} tokens, but this server caps output at {cap} tokens (MAX_OUTPUT_TOKENS); lower reasoning_effort"
+                    )));
+                }
                 let cfg = self.converse.inference_config.get_or_insert_with(Default::default);
                 match cfg.max_tokens {
                     Some(m) if m <= budget => {

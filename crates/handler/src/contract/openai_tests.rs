@@ -228,6 +228,12 @@ fn messages_are_checked_by_role() {
         m.contains("messages[0].content[0]") && m.contains("image_url"),
         "{m}"
     );
+    // An assistant message echoed back whole, as the SDK returns it, is accepted.
+    ok(
+        json!({"messages": [user("x"), {"role": "assistant", "content": "y", "refusal": null,
+        "annotations": [], "audio": null, "function_call": null, "tool_calls": null,
+        "reasoning_content": "thought"}, user("z")]}),
+    );
     // Names are accepted (Converse has no participant names); refusals are assistant text.
     let c = ok(
         json!({"messages": [{"role": "user", "content": "x", "name": "bob"},
@@ -479,7 +485,7 @@ fn max_tokens_must_be_positive() {
 
 fn effort(body: Value, model: &str) -> Result<ChatCall, String> {
     let mut c = ok(body);
-    c.apply_reasoning(model).map_err(|e| e.message)?;
+    c.apply_reasoning(model, None).map_err(|e| e.message)?;
     Ok(c)
 }
 
@@ -504,6 +510,13 @@ fn reasoning_effort_becomes_the_family_field() {
     )
     .unwrap_err();
     assert!(m.contains("max_tokens (1000)") && m.contains("8192"), "{m}");
+    // So must the server's output cap.
+    let mut c = ok(json!({"messages": [user("x")], "reasoning_effort": "medium"}));
+    let m = c
+        .apply_reasoning("us.anthropic.claude-sonnet-4-20250514-v1:0", Some(4096))
+        .unwrap_err()
+        .message;
+    assert!(m.contains("MAX_OUTPUT_TOKENS"), "{m}");
     // Forcing a tool and thinking do not mix on Anthropic.
     let m = effort(
         json!({"messages": [user("x")], "reasoning_effort": "low",
