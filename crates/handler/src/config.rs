@@ -27,6 +27,10 @@ pub struct Config {
     pub max_concurrent_streams: usize,
     /// Origins allowed to call from a browser (`CORS_ORIGINS`, comma-separated; `*` for any).
     pub cors_origins: Vec<String>,
+    /// Let `/v1/chat/completions` fetch `image_url` parts given as https URLs (`ALLOW_IMAGE_URLS`,
+    /// default off): the handler then makes outbound requests on a caller's behalf, to public
+    /// addresses only (see `image_url`). Data URLs are always accepted.
+    pub allow_image_urls: bool,
 }
 
 impl Default for Config {
@@ -42,6 +46,7 @@ impl Default for Config {
             request_timeout: Duration::from_secs(900),
             max_concurrent_streams: 2048,
             cors_origins: Vec::new(),
+            allow_image_urls: false,
         }
     }
 }
@@ -62,6 +67,16 @@ where
             .map(Some)
             .map_err(|e| anyhow::anyhow!("{e}"))
             .with_context(|| format!("{name}={v:?} is not a valid number")),
+    }
+}
+
+/// A boolean setting, off when unset.
+fn parse_bool(name: &str) -> anyhow::Result<bool> {
+    match var(name).as_deref().map(str::to_ascii_lowercase) {
+        None => Ok(false),
+        Some(v) if ["1", "true", "yes", "on"].contains(&v.as_str()) => Ok(true),
+        Some(v) if ["0", "false", "no", "off"].contains(&v.as_str()) => Ok(false),
+        Some(v) => bail!("{name}={v:?}: use true or false"),
     }
 }
 
@@ -108,12 +123,8 @@ impl Config {
                 .filter(|s| !s.is_empty())
                 .collect();
         }
-        c.log_prompts = match var("LOG_PROMPTS").as_deref().map(str::to_ascii_lowercase) {
-            None => false,
-            Some(v) if ["1", "true", "yes", "on"].contains(&v.as_str()) => true,
-            Some(v) if ["0", "false", "no", "off"].contains(&v.as_str()) => false,
-            Some(v) => bail!("LOG_PROMPTS={v:?}: use true or false"),
-        };
+        c.log_prompts = parse_bool("LOG_PROMPTS")?;
+        c.allow_image_urls = parse_bool("ALLOW_IMAGE_URLS")?;
         Ok(c)
     }
 

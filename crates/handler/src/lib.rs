@@ -14,6 +14,7 @@ mod contract;
 mod decode;
 pub mod error;
 pub mod format;
+mod image_url;
 mod pipeline;
 mod routes;
 

@@ -129,8 +129,12 @@ pub(crate) async fn converse(
 pub(crate) async fn chat_completions(State(app): State<App>, body: Bytes) -> Response {
     let started = Instant::now();
     let run = async {
-        let mut call = contract::openai::parse(&body)?;
+        let opts = contract::openai::ParseOptions {
+            allow_image_urls: app.config().allow_image_urls,
+        };
+        let mut call = contract::openai::parse(&body, opts)?;
         let model_id = bedrock::resolve_model(&app, call.converse.model_id.take())?;
+        call.apply_reasoning(&model_id, app.config().max_output_tokens)?;
         let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
         let timing = app.timing(started);
         let log = RequestLog {
@@ -138,6 +142,13 @@ pub(crate) async fn chat_completions(State(app): State<App>, body: Bytes) -> Res
             request_id: id.clone(),
             route: "openai",
             model_id: model_id.clone(),
+        };
+        if let Err(e) = crate::image_url::fetch_images(&mut call, timing.deadline).await {
+            return failed(&log, e);
+        }
+        let shape = openai_format::AnswerShape {
+            json_tool: call.json_tool,
+            single_tool_call: call.single_tool_call,
         };
         if call.stream {
             let upstream = match bedrock::converse_stream(
@@ -152,8 +163,7 @@ pub(crate) async fn chat_completions(State(app): State<App>, body: Bytes) -> Res
                 Ok(u) => u,
                 Err(e) => return failed(&log, e),
             };
-            let encoder =
-                openai_format::ChunkEncoder::new(id, model_id, call.include_usage, call.json_tool);
+            let encoder = openai_format::ChunkEncoder::new(id, model_id, call.include_usage, shape);
             return Ok(pipeline::respond(upstream, Box::new(encoder), timing, log).await);
         }
         let out =
@@ -164,11 +174,7 @@ pub(crate) async fn chat_completions(State(app): State<App>, body: Bytes) -> Res
         let (body, summary) = decode::converse_response(&out, timing.elapsed_ms());
         log.finished(&summary, None);
         Ok(openai_format::completion(
-            &id,
-            &model_id,
-            &body,
-            &summary,
-            call.json_tool.as_deref(),
+            &id, &model_id, &body, &summary, &shape,
         ))
     };
     run.await
@@ -221,9 +227,25 @@ pub(crate) async fn models(State(app): State<App>) -> Response {
     openai_format::model_list(&listed_models(&app))
 }
 
+/// Whether `id` could name a Bedrock model: at most 2048 characters of those Bedrock's
+/// `modelId` pattern uses (letters, digits, `.`, `-`, `_`, `:`, `/` in ARNs; see
+/// errors/model-id-pattern.json in the fixtures), no empty path segment or `..`.
+fn plausible_model_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 2048
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '/'))
+        && !id.contains("..")
+        && !id.starts_with(['.', '/', '-'])
+        && !id.ends_with('/')
+        && !id.contains("//")
+        && (id.starts_with("arn:") || !id.contains('/'))
+}
+
 /// `GET /v1/models/{id}`: any id the allowlist admits (Bedrock decides whether it exists).
 pub(crate) async fn model(State(app): State<App>, Path(id): Path<String>) -> Response {
-    if id.is_empty() || id.len() > 2048 {
+    if !plausible_model_id(&id) {
         return openai_format::error_response(&AppError::new(ErrorKind::NotFound, "no such model"));
     }
     if !app.config().model_allowed(&id) {

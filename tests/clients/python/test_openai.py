@@ -142,3 +142,53 @@ def test_errors_are_openai_errors(stack, oai):
             got.extend(c.delta.content or "" for c in chunk.choices)
     assert "model_stream_error" in str(e.value.body) or "injected" in str(e.value)
     assert "".join(got).startswith("Scripted answer")
+
+
+def test_what_is_not_carried_is_refused_by_name(oai):
+    """Fields that would change the answer and cannot be carried are 400s naming them, in
+    OpenAI's error shape, as the SDK's BadRequestError."""
+    hi = [{"role": "user", "content": "hi"}]
+    cases = [
+        (dict(n=2), "`n`"),
+        (dict(seed=7), "`seed`"),
+        (dict(logprobs=True), "`logprobs`"),
+        (dict(frequency_penalty=0.5), "`frequency_penalty`"),
+        (dict(extra_body={"top_k": 5}), "`top_k`"),
+        (
+            dict(messages=[{"role": "user", "content": [
+                {"type": "text", "text": "what is it?"},
+                {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
+            ]}]),
+            "ALLOW_IMAGE_URLS",
+        ),
+        (dict(model="amazon.titan-text-express-v1", reasoning_effort="low"), "not a reasoning model"),
+    ]
+    for extra, want in cases:
+        kwargs = dict(model=MODEL, messages=hi)
+        kwargs.update(extra)
+        with pytest.raises(openai.BadRequestError) as e:
+            oai.chat.completions.create(**kwargs)
+        assert e.value.status_code == 400
+        assert want in e.value.body["message"], (want, e.value.body)
+        assert e.value.body["type"] == "invalid_request_error"
+
+
+def test_fields_that_cannot_change_the_answer_are_accepted(oai):
+    plain = oai.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": QUESTION}], max_tokens=6
+    )
+    decorated = oai.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": QUESTION}], max_tokens=6,
+        n=1, user="u-1", metadata={"app": "tests"}, store=False, presence_penalty=0,
+        logprobs=False, parallel_tool_calls=True, response_format={"type": "text"},
+        prompt_cache_key="k", safety_identifier="s", service_tier="auto",
+    )
+    assert decorated.choices[0].message.content == plain.choices[0].message.content
+    assert decorated.usage.prompt_tokens == plain.usage.prompt_tokens
+
+
+def test_model_lookup(oai):
+    m = oai.models.retrieve(MODEL)
+    assert m.id == MODEL and m.object == "model" and m.owned_by == "anthropic"
+    with pytest.raises(openai.NotFoundError):
+        oai.models.retrieve("us.anthropic.a b")

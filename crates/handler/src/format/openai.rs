@@ -45,13 +45,33 @@ pub(crate) fn finish_reason(stop: Option<&str>) -> &'static str {
     }
 }
 
-/// OpenAI's `usage` object, with cached prompt tokens in `prompt_tokens_details`.
+/// OpenAI's `usage` object. OpenAI's `prompt_tokens` counts every prompt token, cached ones
+/// included (`prompt_tokens_details.cached_tokens` is a part of it); Converse's `inputTokens`
+/// counts only the uncached ones, beside `cacheReadInputTokens` and `cacheWriteInputTokens`
+/// (FACTS.md §4: `totalTokens` 1303 = 11 input + 264 read + 1028 written). So the prompt is the
+/// sum of the three, and the cached part is what was read from the cache.
 pub(crate) fn usage(s: &Summary) -> Value {
-    let input = s.input_tokens.unwrap_or(0);
-    let output = s.output_tokens.unwrap_or(0);
     let cached = s.cache_read_input_tokens.unwrap_or(0);
-    json!({"prompt_tokens": input, "completion_tokens": output, "total_tokens": input + output,
+    let prompt = s
+        .input_tokens
+        .unwrap_or(0)
+        .saturating_add(cached)
+        .saturating_add(s.cache_write_input_tokens.unwrap_or(0));
+    let output = s.output_tokens.unwrap_or(0);
+    json!({"prompt_tokens": prompt, "completion_tokens": output,
+           "total_tokens": prompt.saturating_add(output),
            "prompt_tokens_details": {"cached_tokens": cached}})
+}
+
+/// How the answer's tool-use blocks become OpenAI's message.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct AnswerShape {
+    /// When the answer is a JSON document asked for with `response_format`, the name of the
+    /// tool whose input carries it: that tool's input is the message content, not a tool call.
+    pub json_tool: Option<String>,
+    /// `parallel_tool_calls: false`: Bedrock has no such switch, so the handler keeps its
+    /// promise by answering with the model's first tool call only.
+    pub single_tool_call: bool,
 }
 
 pub(crate) fn now_secs() -> u64 {
@@ -67,34 +87,30 @@ pub(crate) struct ChunkEncoder {
     model: String,
     created: u64,
     include_usage: bool,
-    /// When the answer is a JSON document asked for with `response_format`, the name of the
-    /// tool whose input carries it: that tool's input streams as `content`, not a tool call.
-    json_tool: Option<String>,
+    shape: AnswerShape,
     sent_role: bool,
     /// Content block index → OpenAI tool-call index.
     tool_calls: HashMap<u32, usize>,
-    /// Blocks that carry the `response_format` answer.
+    /// Blocks that carry the `response_format` answer: their input streams as `content`.
     json_blocks: Vec<u32>,
+    /// Tool calls left out because `parallel_tool_calls` was false.
+    dropped_blocks: Vec<u32>,
     /// What follows the delta's text in every text chunk (built once per stream).
     text_tail: Option<Vec<u8>>,
 }
 
 impl ChunkEncoder {
-    pub(crate) fn new(
-        id: String,
-        model: String,
-        include_usage: bool,
-        json_tool: Option<String>,
-    ) -> Self {
+    pub(crate) fn new(id: String, model: String, include_usage: bool, shape: AnswerShape) -> Self {
         ChunkEncoder {
             id,
             model,
             created: now_secs(),
             include_usage,
-            json_tool,
+            shape,
             sent_role: false,
             tool_calls: HashMap::new(),
             json_blocks: Vec::new(),
+            dropped_blocks: Vec::new(),
             text_tail: None,
         }
     }
@@ -155,8 +171,12 @@ impl EventEncoder for ChunkEncoder {
                 Some(Self::data(&c))
             }
             OutEvent::ToolUse { index, id, name } => {
-                if self.json_tool.as_deref() == Some(name.as_str()) {
+                if self.shape.json_tool.as_deref() == Some(name.as_str()) {
                     self.json_blocks.push(index);
+                    return None;
+                }
+                if self.shape.single_tool_call && !self.tool_calls.is_empty() {
+                    self.dropped_blocks.push(index);
                     return None;
                 }
                 let k = self.tool_calls.len();
@@ -171,6 +191,9 @@ impl EventEncoder for ChunkEncoder {
             OutEvent::ToolInput { index, input } => {
                 if self.json_blocks.contains(&index) {
                     return Some(self.text_chunk(&input));
+                }
+                if self.dropped_blocks.contains(&index) {
+                    return None;
                 }
                 let k = *self.tool_calls.get(&index)?;
                 let c = self.chunk(
@@ -219,7 +242,7 @@ pub(crate) fn completion(
     model: &str,
     converse: &Value,
     summary: &Summary,
-    json_tool: Option<&str>,
+    shape: &AnswerShape,
 ) -> Response {
     let mut text = String::new();
     let mut reasoning = String::new();
@@ -236,8 +259,10 @@ pub(crate) fn completion(
         } else if let Some(t) = b.get("toolUse") {
             let name = t["name"].as_str().unwrap_or_default();
             let arguments = t["input"].to_string();
-            if json_tool == Some(name) {
+            if shape.json_tool.as_deref() == Some(name) {
                 text.push_str(&arguments);
+            } else if shape.single_tool_call && !tool_calls.is_empty() {
+                // parallel_tool_calls: false — the first call only.
             } else {
                 tool_calls.push(json!({"id": t["toolUseId"], "type": "function",
                     "function": {"name": name, "arguments": arguments}}));
@@ -292,7 +317,7 @@ mod tests {
             "chatcmpl-\"q\"-ü".into(),
             "anthropic.claude-v2 \\ 中".into(),
             false,
-            None,
+            AnswerShape::default(),
         );
         e.created = 1_795_000_000;
         e
@@ -350,7 +375,15 @@ mod tests {
 
     #[test]
     fn a_response_format_tool_streams_as_content() {
-        let mut e = ChunkEncoder::new("id".into(), "m".into(), false, Some("answer".into()));
+        let mut e = ChunkEncoder::new(
+            "id".into(),
+            "m".into(),
+            false,
+            AnswerShape {
+                json_tool: Some("answer".into()),
+                single_tool_call: false,
+            },
+        );
         assert!(e
             .encode(OutEvent::ToolUse {
                 index: 0,
@@ -372,5 +405,193 @@ mod tests {
             }))
             .unwrap();
         assert!(String::from_utf8_lossy(&done).contains("\"finish_reason\":\"stop\""));
+    }
+
+    fn payloads(bytes: &[u8]) -> Vec<Value> {
+        String::from_utf8_lossy(bytes)
+            .split("\n\n")
+            .filter_map(|l| l.strip_prefix("data: "))
+            .filter(|l| *l != "[DONE]")
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn run(e: &mut ChunkEncoder, events: Vec<OutEvent>) -> Vec<Value> {
+        let mut out = Vec::new();
+        for ev in events {
+            if let Some(b) = e.encode(ev) {
+                out.extend(payloads(&b));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn parallel_tool_calls_false_streams_the_first_call_only() {
+        let mut e = ChunkEncoder::new(
+            "id".into(),
+            "m".into(),
+            false,
+            AnswerShape {
+                json_tool: None,
+                single_tool_call: true,
+            },
+        );
+        let chunks = run(
+            &mut e,
+            vec![
+                OutEvent::ToolUse {
+                    index: 0,
+                    id: "a".into(),
+                    name: "f".into(),
+                },
+                OutEvent::ToolInput {
+                    index: 0,
+                    input: "{}".into(),
+                },
+                OutEvent::BlockStop { index: 0 },
+                OutEvent::ToolUse {
+                    index: 1,
+                    id: "b".into(),
+                    name: "g".into(),
+                },
+                OutEvent::ToolInput {
+                    index: 1,
+                    input: "{\"x\":1}".into(),
+                },
+                OutEvent::Done(Summary {
+                    stop_reason: Some("tool_use".into()),
+                    ..Summary::default()
+                }),
+            ],
+        );
+        let calls: Vec<&Value> = chunks
+            .iter()
+            .filter_map(|c| c["choices"][0]["delta"].get("tool_calls"))
+            .collect();
+        assert_eq!(calls.len(), 2, "{chunks:?}");
+        assert!(calls.iter().all(|c| c[0]["index"] == 0));
+        assert_eq!(calls[0][0]["function"]["name"], "f");
+        assert_eq!(
+            chunks.last().unwrap()["choices"][0]["finish_reason"],
+            "tool_calls"
+        );
+    }
+
+    #[test]
+    fn reasoning_streams_as_reasoning_content_and_usage_counts_cached_tokens() {
+        let mut e = ChunkEncoder::new("id".into(), "m".into(), true, AnswerShape::default());
+        let chunks = run(
+            &mut e,
+            vec![
+                OutEvent::Reasoning {
+                    index: 0,
+                    text: "hmm".into(),
+                },
+                OutEvent::ReasoningSignature {
+                    index: 0,
+                    signature: "sig".into(),
+                },
+                OutEvent::BlockStop { index: 0 },
+                OutEvent::Text {
+                    index: 1,
+                    text: "4".into(),
+                },
+                OutEvent::Done(Summary {
+                    stop_reason: Some("end_turn".into()),
+                    input_tokens: Some(11),
+                    output_tokens: Some(5),
+                    cache_read_input_tokens: Some(264),
+                    cache_write_input_tokens: Some(1028),
+                    ..Summary::default()
+                }),
+            ],
+        );
+        assert_eq!(
+            chunks[0]["choices"][0]["delta"],
+            json!({"role": "assistant", "reasoning_content": "hmm"})
+        );
+        assert_eq!(chunks[1]["choices"][0]["delta"], json!({"content": "4"}));
+        assert_eq!(chunks[2]["choices"][0]["finish_reason"], "stop");
+        assert_eq!(chunks[3]["choices"], json!([]));
+        // FACTS.md §4: totalTokens 1303 = 11 + 264 + 1028 (prompt) ... + output.
+        assert_eq!(
+            chunks[3]["usage"],
+            json!({"prompt_tokens": 1303, "completion_tokens": 5, "total_tokens": 1308,
+                   "prompt_tokens_details": {"cached_tokens": 264}})
+        );
+        assert_eq!(e.close(), Some(Bytes::from_static(b"data: [DONE]\n\n")));
+    }
+
+    fn completion_json(converse: Value, stop: &str, shape: AnswerShape) -> Value {
+        let r = completion(
+            "id",
+            "m",
+            &converse,
+            &Summary {
+                stop_reason: Some(stop.into()),
+                input_tokens: Some(3),
+                output_tokens: Some(4),
+                ..Summary::default()
+            },
+            &shape,
+        );
+        assert_eq!(r.status(), StatusCode::OK);
+        let body =
+            futures::executor::block_on(axum::body::to_bytes(r.into_body(), 1 << 20)).unwrap();
+        serde_json::from_slice(&body).unwrap()
+    }
+
+    #[test]
+    fn non_streaming_completions_carry_tool_calls_reasoning_and_json_answers() {
+        let converse = json!({"output": {"message": {"role": "assistant", "content": [
+            {"reasoningContent": {"reasoningText": {"text": "think", "signature": "s"}}},
+            {"text": "Checking."},
+            {"toolUse": {"toolUseId": "t1", "name": "weather", "input": {"city": "Paris"}}},
+            {"toolUse": {"toolUseId": "t2", "name": "weather", "input": {"city": "Rome"}}},
+        ]}}});
+        let v = completion_json(converse.clone(), "tool_use", AnswerShape::default());
+        let choice = &v["choices"][0];
+        assert_eq!(choice["finish_reason"], "tool_calls");
+        assert_eq!(choice["message"]["content"], "Checking.");
+        assert_eq!(choice["message"]["reasoning_content"], "think");
+        assert_eq!(
+            choice["message"]["tool_calls"][1],
+            json!({"id": "t2", "type": "function",
+                   "function": {"name": "weather", "arguments": "{\"city\":\"Rome\"}"}})
+        );
+        assert_eq!(v["usage"]["total_tokens"], 7);
+        let v = completion_json(
+            converse,
+            "tool_use",
+            AnswerShape {
+                json_tool: None,
+                single_tool_call: true,
+            },
+        );
+        assert_eq!(
+            v["choices"][0]["message"]["tool_calls"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+
+        let answer = json!({"output": {"message": {"role": "assistant", "content": [
+            {"toolUse": {"toolUseId": "t", "name": "math", "input": {"answer": 4}}}]}}});
+        let v = completion_json(
+            answer,
+            "tool_use",
+            AnswerShape {
+                json_tool: Some("math".into()),
+                single_tool_call: false,
+            },
+        );
+        let choice = &v["choices"][0];
+        assert_eq!(choice["finish_reason"], "stop");
+        assert!(choice["message"].get("tool_calls").is_none());
+        let content: Value =
+            serde_json::from_str(choice["message"]["content"].as_str().unwrap()).unwrap();
+        assert_eq!(content, json!({"answer": 4}));
     }
 }
