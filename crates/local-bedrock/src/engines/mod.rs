@@ -2,4 +2,34 @@
 
 pub mod model;
 pub mod openai;
+pub mod schema_value;
 pub mod scripted;
+
+use bedrock_families::{Part, Prompt};
+
+/// What a text-only engine cannot do with a prompt, named as the request named it: tools, tool
+/// history, images, documents, video, reasoning, structured output. `None` when the prompt is
+/// text (reasoning kept in history is dropped: it never changes a text-only model's answer).
+pub fn text_only_refusal(prompt: &Prompt) -> Option<&'static str> {
+    if !prompt.tools.is_empty() {
+        return Some("tool use (toolConfig)");
+    }
+    if prompt.thinking.is_some() {
+        return Some("reasoning (thinking / reasoning fields)");
+    }
+    if prompt.output_schema.is_some() {
+        return Some("structured output (outputConfig)");
+    }
+    for part in prompt.turns.iter().flat_map(|t| t.content.iter()) {
+        let what = match part {
+            Part::Image(_) => "image content",
+            Part::Document(_) => "document content",
+            Part::Video(_) => "video content",
+            Part::ToolUse(_) | Part::ToolResult(_) => "toolUse/toolResult content",
+            Part::Json(_) => "JSON content",
+            Part::Text(_) | Part::Reasoning(_) => continue,
+        };
+        return Some(what);
+    }
+    None
+}
