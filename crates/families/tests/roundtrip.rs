@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use bedrock_families::{Family, StopReason, Usage, ALL_FAMILIES};
+use bedrock_families::{ChunkDecoder, Family, StopReason, Usage, ALL_FAMILIES};
 use serde_json::{json, Value};
 
 fn sample_body(f: Family) -> Value {
@@ -54,6 +54,7 @@ fn encoder_output_decodes_to_the_same_text_for_every_family() {
             ));
             let mut text = String::new();
             let mut stop_seen = None;
+            let mut decoder = ChunkDecoder::new(f);
             for c in &chunks {
                 let sniffed = if f == Family::MistralChat {
                     Family::OpenAiChat
@@ -61,11 +62,9 @@ fn encoder_output_decodes_to_the_same_text_for_every_family() {
                     f
                 };
                 assert_eq!(Family::from_chunk(c), Some(sniffed), "{f:?} sniff {c}");
-                let info = f.decode_chunk(c);
+                let info = decoder.decode(c);
                 assert!(info.recognised, "{f:?} {c}");
-                if let Some(t) = info.text {
-                    text.push_str(&t);
-                }
+                text.push_str(&info.all_text());
                 if info.stop_reason.is_some() {
                     stop_seen = info.stop_reason;
                 }
@@ -90,7 +89,7 @@ fn non_streaming_bodies_decode() {
             },
         );
         let info = f.decode_response(&body);
-        assert_eq!(info.text.as_deref(), Some("answer text"), "{f:?} {body}");
+        assert_eq!(info.all_text(), "answer text", "{f:?} {body}");
         assert!(info.stop_reason.is_some(), "{f:?}");
     }
 }
