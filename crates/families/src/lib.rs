@@ -395,6 +395,9 @@ impl Family {
             Some(Family::Llama)
         } else if has("outputs") {
             Some(Family::Mistral)
+        } else if has("generations") {
+            // A whole Cohere generate body (a `stream: false` request's only chunk).
+            Some(Family::Cohere)
         } else if has("is_finished") {
             if has("event_type") {
                 Some(Family::CohereChat)

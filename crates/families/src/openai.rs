@@ -197,9 +197,11 @@ fn tool_choice(v: Option<&Value>) -> Result<ToolChoice, ValidationError> {
             "none" => ToolChoice::None,
             // OpenAI says `required`, Mistral `any`.
             "required" | "any" => ToolChoice::Any,
-            other => return Err(err(format!(
+            other => {
+                return Err(err(format!(
                 "tool_choice: unknown value \"{other}\" (none, auto, required or a named function)"
-            ))),
+            )))
+            }
         },
         Some(obj) => ToolChoice::Tool(
             obj.get("function")
