@@ -17,9 +17,9 @@ use crate::json::{
 };
 use crate::model_id::ModelId;
 use crate::{
-    BlockEvent, BlockStart, ChunkEncoder, ChunkInfo, Delta, Document, Media, Part, Prompt,
-    Reasoning, Role, Sampling, Source, StopReason, Thinking, ToolCall, ToolChoice, ToolResult,
-    ToolSpec, Turn, Usage, ValidationError,
+    AnswerBlock, BlockEvent, BlockStart, ChunkEncoder, ChunkInfo, Delta, Document, Media, Part,
+    Prompt, Reasoning, Role, Sampling, Source, StopReason, Thinking, ToolCall, ToolChoice,
+    ToolResult, ToolSpec, Turn, Usage, ValidationError,
 };
 
 /// Top-level members Bedrock's Anthropic Messages schema takes; anything else is refused as
@@ -625,11 +625,30 @@ impl ChunkEncoder for Encoder {
     }
 }
 
-pub(crate) fn response(model_id: &str, text: &str, stop: &StopReason, usage: Usage) -> Value {
+pub(crate) fn response(
+    model_id: &str,
+    blocks: &[AnswerBlock],
+    stop: &StopReason,
+    usage: Usage,
+) -> Value {
     let (reason, seq) = stop_fields(stop);
+    let content: Vec<Value> = blocks
+        .iter()
+        .map(|b| match b {
+            AnswerBlock::Text(t) => json!({"type": "text", "text": t}),
+            AnswerBlock::Reasoning { text, signature } => {
+                json!({"type": "thinking", "thinking": text, "signature": signature})
+            }
+            AnswerBlock::RedactedReasoning(bytes) => json!({"type": "redacted_thinking",
+                "data": String::from_utf8_lossy(bytes)}),
+            AnswerBlock::ToolUse(c) => {
+                json!({"type": "tool_use", "id": c.id, "name": c.name, "input": c.input})
+            }
+        })
+        .collect();
     json!({
         "id": ids::anthropic_message_id(), "type": "message", "role": "assistant",
-        "model": short_model_name(model_id), "content": [{"type": "text", "text": text}],
+        "model": short_model_name(model_id), "content": content,
         "stop_reason": reason, "stop_sequence": seq,
         "usage": {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens}
     })

@@ -14,8 +14,8 @@ use serde_json::{json, Map, Value};
 use crate::decode::{Blocks, Open};
 use crate::json::{opt_array, opt_f32, opt_strings, opt_u32, required_str, str_field, u64_at};
 use crate::{
-    BlockEvent, BlockStart, ChunkEncoder, ChunkInfo, Delta, Part, Prompt, Role, Sampling,
-    StopReason, ToolCall, ToolResult, ToolSpec, Turn, Usage, ValidationError,
+    AnswerBlock, BlockEvent, BlockStart, ChunkEncoder, ChunkInfo, Delta, Part, Prompt, Role,
+    Sampling, StopReason, ToolCall, ToolResult, ToolSpec, Turn, Usage, ValidationError,
 };
 
 fn sampling(body: &Value) -> Result<Sampling, ValidationError> {
@@ -319,9 +319,21 @@ pub(crate) fn response(text: &str, stop: &StopReason) -> Value {
            "id": crate::ids::uuid(), "prompt": ""})
 }
 
-pub(crate) fn chat_response(text: &str, stop: &StopReason) -> Value {
-    json!({"response_id": crate::ids::uuid(), "text": text, "generation_id": crate::ids::uuid(),
-           "chat_history": [], "finish_reason": reason(stop)})
+pub(crate) fn chat_response(blocks: &[AnswerBlock], stop: &StopReason) -> Value {
+    let calls: Vec<Value> = blocks
+        .iter()
+        .filter_map(|b| match b {
+            AnswerBlock::ToolUse(c) => Some(json!({"name": c.name, "parameters": c.input})),
+            _ => None,
+        })
+        .collect();
+    let mut body = json!({"response_id": crate::ids::uuid(),
+        "text": AnswerBlock::joined_text(blocks), "generation_id": crate::ids::uuid(),
+        "chat_history": [], "finish_reason": reason(stop)});
+    if !calls.is_empty() {
+        body["tool_calls"] = Value::Array(calls);
+    }
+    body
 }
 
 /// A whole generate body (`stream: false`, or the non-streaming response): each generation is

@@ -73,6 +73,33 @@ pub const ALL_FAMILIES: [Family; 11] = [
     Family::OpenAiText,
 ];
 
+/// One content block of a whole (non-streaming) answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnswerBlock {
+    Text(String),
+    Reasoning {
+        text: String,
+        signature: Option<String>,
+    },
+    /// Redacted reasoning: the bytes of Anthropic's `data` string (what Converse's
+    /// `redactedContent` blob holds).
+    RedactedReasoning(Vec<u8>),
+    ToolUse(ToolCall),
+}
+
+impl AnswerBlock {
+    /// The text of the answer's text blocks, joined (what text-only families return).
+    pub fn joined_text(blocks: &[AnswerBlock]) -> String {
+        blocks
+            .iter()
+            .filter_map(|b| match b {
+                AnswerBlock::Text(t) => Some(t.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
 /// Why a model stopped writing, in family-neutral terms.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StopReason {
@@ -138,7 +165,9 @@ pub enum BlockEvent {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ChunkInfo {
     /// Text to forward to the client, if the chunk carries any (the common case, kept apart
-    /// from `events` so that a text chunk costs no list): a text delta of block `text_index`.
+    /// from `events` so that a text chunk costs no list): a text delta of block `text_index`
+    /// that comes before everything in `events`. Text that follows an event (a block stop,
+    /// a tool call) is a `Delta::Text` in `events` instead; [`ChunkInfo::all_text`] joins both.
     pub text: Option<String>,
     /// The content block index of `text` (0 unless the family says otherwise).
     pub text_index: u32,
@@ -167,19 +196,14 @@ impl ChunkInfo {
         }
     }
 
-    /// Appends a content event, keeping order with any text already read from this chunk.
+    /// Appends a content event. Text already in `text` came before it (callers emit `text`
+    /// first, then `events`), so order is kept.
     pub(crate) fn push(&mut self, event: BlockEvent) {
-        if let Some(text) = self.text.take() {
-            self.events.push(BlockEvent::Delta {
-                index: self.text_index,
-                delta: Delta::Text(text),
-            });
-        }
         self.events.push(event);
     }
 
-    /// Appends text of block `index`: into `text` while the chunk says nothing else (the
-    /// cheap common case), into `events` otherwise so that order is kept.
+    /// Appends text of block `index`: into `text` while no event precedes it (the cheap
+    /// common case), into `events` otherwise so that order is kept.
     pub(crate) fn push_text(&mut self, index: u32, text: &str) {
         if text.is_empty() {
             return;
@@ -190,7 +214,7 @@ impl ChunkInfo {
                 self.text = Some(text.to_string());
                 self.text_index = index;
             }
-            _ => self.push(BlockEvent::Delta {
+            _ => self.events.push(BlockEvent::Delta {
                 index,
                 delta: Delta::Text(text.to_string()),
             }),
@@ -533,7 +557,7 @@ impl Family {
         }
     }
 
-    /// The non-streaming `InvokeModel` response body.
+    /// The non-streaming `InvokeModel` response body of a text answer.
     pub fn response_body(
         self,
         model_id: &str,
@@ -541,18 +565,39 @@ impl Family {
         stop: &StopReason,
         usage: Usage,
     ) -> Value {
+        self.response_body_blocks(
+            model_id,
+            &[AnswerBlock::Text(text.to_string())],
+            stop,
+            usage,
+        )
+    }
+
+    /// The non-streaming `InvokeModel` response body of an answer with reasoning and tool
+    /// calls, in the family's shape. Families that cannot carry a kind of block never receive
+    /// it (the request is refused first); text-only families return the joined text.
+    pub fn response_body_blocks(
+        self,
+        model_id: &str,
+        blocks: &[AnswerBlock],
+        stop: &StopReason,
+        usage: Usage,
+    ) -> Value {
+        let text = AnswerBlock::joined_text(blocks);
         match self {
-            Family::AnthropicText => anthropic::text_response(text, stop),
-            Family::AnthropicMessages => anthropic_messages::response(model_id, text, stop, usage),
-            Family::Titan => titan::response(text, stop, usage),
-            Family::Llama => llama::response(text, stop, usage),
-            Family::Mistral => mistral::text_response(text, stop),
-            Family::MistralChat => mistral::chat_response(text, stop),
-            Family::Cohere => cohere::response(text, stop),
-            Family::CohereChat => cohere::chat_response(text, stop),
-            Family::Nova => nova::response(text, stop, usage),
-            Family::OpenAiChat => openai::chat_response(model_id, text, stop, usage),
-            Family::OpenAiText => openai::text_response(text, stop),
+            Family::AnthropicText => anthropic::text_response(&text, stop),
+            Family::AnthropicMessages => {
+                anthropic_messages::response(model_id, blocks, stop, usage)
+            }
+            Family::Titan => titan::response(&text, stop, usage),
+            Family::Llama => llama::response(&text, stop, usage),
+            Family::Mistral => mistral::text_response(&text, stop),
+            Family::MistralChat => mistral::chat_response(blocks, stop),
+            Family::Cohere => cohere::response(&text, stop),
+            Family::CohereChat => cohere::chat_response(blocks, stop),
+            Family::Nova => nova::response(blocks, stop, usage),
+            Family::OpenAiChat => openai::chat_response(model_id, blocks, stop, usage),
+            Family::OpenAiText => openai::text_response(&text, stop),
         }
     }
 

@@ -6,7 +6,8 @@ use serde_json::{json, Value};
 use crate::json::{opt_f32, opt_strings, opt_u32, required_str};
 use crate::ValidationError;
 use crate::{
-    llama, BlockStart, ChunkEncoder, ChunkInfo, Delta, Prompt, Sampling, StopReason, Usage,
+    llama, AnswerBlock, BlockStart, ChunkEncoder, ChunkInfo, Delta, Prompt, Sampling, StopReason,
+    Usage,
 };
 
 /// Mistral models that only take the chat (`messages`) body.
@@ -136,9 +137,32 @@ pub(crate) fn text_response(text: &str, stop: &StopReason) -> Value {
     json!({"outputs": [{"text": text, "stop_reason": reason(stop)}]})
 }
 
-pub(crate) fn chat_response(text: &str, stop: &StopReason) -> Value {
+pub(crate) fn chat_response(blocks: &[AnswerBlock], stop: &StopReason) -> Value {
+    // Mistral models carry no reasoning blocks (the catalog gives them none).
+    let blocks: Vec<AnswerBlock> = blocks
+        .iter()
+        .filter(|b| {
+            !matches!(
+                b,
+                AnswerBlock::Reasoning { .. } | AnswerBlock::RedactedReasoning(_)
+            )
+        })
+        .cloned()
+        .collect();
+    let (content, calls) = crate::openai::message_parts(&blocks);
+    let calls: Vec<Value> = calls
+        .into_iter()
+        .map(|mut c| {
+            // Mistral's calls carry no `type`.
+            if let Value::Object(m) = &mut c {
+                m.remove("type");
+            }
+            c
+        })
+        .collect();
     json!({"choices": [{"index": 0,
-        "message": {"role": "assistant", "content": text, "tool_calls": null},
+        "message": {"role": "assistant", "content": content,
+                    "tool_calls": if calls.is_empty() { Value::Null } else { Value::Array(calls) }},
         "stop_reason": reason(stop)}]})
 }
 

@@ -11,8 +11,8 @@ use crate::decode::{Blocks, Open};
 use crate::json::{effort_budget, opt_f32, opt_object, opt_strings, opt_u32, str_field, u64_at};
 use crate::prompt_converse::{messages_from_json, prompt_from_converse};
 use crate::{
-    BlockEvent, BlockStart, ChunkEncoder, ChunkInfo, Delta, InvocationMetrics, Prompt, Sampling,
-    StopReason, Thinking, Usage, ValidationError,
+    AnswerBlock, BlockEvent, BlockStart, ChunkEncoder, ChunkInfo, Delta, InvocationMetrics, Prompt,
+    Sampling, StopReason, Thinking, Usage, ValidationError,
 };
 
 /// Top-level members of a `messages-v1` body (Nova user guide, "Complete request schema";
@@ -318,8 +318,28 @@ impl ChunkEncoder for Encoder {
     }
 }
 
-pub(crate) fn response(text: &str, stop: &StopReason, usage: Usage) -> Value {
-    json!({"output": {"message": {"content": [{"text": text}], "role": "assistant"}},
+/// The non-streaming body (tests/fixtures/invoke/nova-*.json).
+pub(crate) fn response(blocks: &[AnswerBlock], stop: &StopReason, usage: Usage) -> Value {
+    let content: Vec<Value> = blocks
+        .iter()
+        .map(|b| match b {
+            AnswerBlock::Text(t) => json!({"text": t}),
+            AnswerBlock::Reasoning { text, signature } => {
+                let mut r = json!({"text": text});
+                if let Some(s) = signature {
+                    r["signature"] = Value::from(s.as_str());
+                }
+                json!({"reasoningContent": {"reasoningText": r}})
+            }
+            AnswerBlock::RedactedReasoning(b) => {
+                json!({"reasoningContent": {"redactedContent": cv::Blob(b.clone())}})
+            }
+            AnswerBlock::ToolUse(c) => {
+                json!({"toolUse": {"name": c.name, "toolUseId": c.id, "input": c.input}})
+            }
+        })
+        .collect();
+    json!({"output": {"message": {"content": content, "role": "assistant"}},
            "stopReason": stop.converse_name(),
            "usage": {"inputTokens": usage.input_tokens, "outputTokens": usage.output_tokens,
                      "totalTokens": usage.input_tokens + usage.output_tokens,

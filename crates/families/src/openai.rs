@@ -20,9 +20,9 @@ use crate::json::{
     opt_u32, required_str, str_field, u64_at,
 };
 use crate::{
-    BlockEvent, BlockStart, ChunkEncoder, ChunkInfo, Delta, Media, Part, Prompt, Role, Sampling,
-    Source, StopReason, Thinking, ToolCall, ToolChoice, ToolResult, ToolSpec, Turn, Usage,
-    ValidationError,
+    AnswerBlock, BlockEvent, BlockStart, ChunkEncoder, ChunkInfo, Delta, Media, Part, Prompt, Role,
+    Sampling, Source, StopReason, Thinking, ToolCall, ToolChoice, ToolResult, ToolSpec, Turn,
+    Usage, ValidationError,
 };
 
 const REASONING_OPEN: &str = "<reasoning>";
@@ -501,15 +501,45 @@ impl ChunkEncoder for TextEncoder {
     }
 }
 
+/// The content and `tool_calls` of a whole answer in the OpenAI shape: reasoning goes into the
+/// content inside `<reasoning>` tags, as Bedrock returns gpt-oss's.
+pub(crate) fn message_parts(blocks: &[AnswerBlock]) -> (String, Vec<Value>) {
+    let mut content = String::new();
+    let mut calls = Vec::new();
+    for b in blocks {
+        match b {
+            AnswerBlock::Text(t) => content.push_str(t),
+            AnswerBlock::Reasoning { text, .. } => {
+                content.push_str(REASONING_OPEN);
+                content.push_str(text);
+                content.push_str(REASONING_CLOSE);
+            }
+            AnswerBlock::RedactedReasoning(_) => {}
+            AnswerBlock::ToolUse(c) => calls.push(json!({"id": c.id, "type": "function",
+                "function": {"name": c.name, "arguments": c.input.to_string()}})),
+        }
+    }
+    (content, calls)
+}
+
 /// The non-streaming `chat.completion` body (tests/fixtures/invoke/openai-chat-gpt6-sol.json).
-pub(crate) fn chat_response(model_id: &str, text: &str, stop: &StopReason, usage: Usage) -> Value {
+pub(crate) fn chat_response(
+    model_id: &str,
+    blocks: &[AnswerBlock],
+    stop: &StopReason,
+    usage: Usage,
+) -> Value {
     let created = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    json!({"choices": [{"finish_reason": reason(stop), "index": 0,
-                        "message": {"annotations": [], "content": text, "refusal": null,
-                                    "role": "assistant"}}],
+    let (content, calls) = message_parts(blocks);
+    let mut message = json!({"annotations": [], "content": content, "refusal": null,
+                             "role": "assistant"});
+    if !calls.is_empty() {
+        message["tool_calls"] = Value::Array(calls);
+    }
+    json!({"choices": [{"finish_reason": reason(stop), "index": 0, "message": message}],
            "created": created, "id": ids::chat_completion_id(), "model": model_id,
            "object": "chat.completion", "service_tier": "default",
            "usage": usage_json(usage), "system_fingerprint": null})

@@ -682,3 +682,71 @@ mod agents {
             .is_none());
     }
 }
+
+#[test]
+fn whole_answers_with_tools_and_reasoning_decode_back() {
+    use bedrock_families::{AnswerBlock, BlockEvent, BlockStart, Delta, ToolCall};
+    let blocks = [
+        AnswerBlock::Reasoning {
+            text: "mull".into(),
+            signature: Some("c2ln".into()),
+        },
+        AnswerBlock::Text("Checking.".into()),
+        AnswerBlock::ToolUse(ToolCall {
+            id: "call_7".into(),
+            name: "weather".into(),
+            input: json!({"city": "Lima"}),
+        }),
+    ];
+    for f in [
+        Family::AnthropicMessages,
+        Family::Nova,
+        Family::OpenAiChat,
+        Family::MistralChat,
+        Family::CohereChat,
+    ] {
+        let body = f.response_body_blocks("m", &blocks, &StopReason::ToolUse, Usage::default());
+        let info = f.decode_response(&body);
+        assert_eq!(info.all_text(), "Checking.", "{f:?} {body}");
+        let name = info.events.iter().find_map(|e| match e {
+            BlockEvent::Start {
+                start: BlockStart::ToolUse { name, .. },
+                ..
+            } => Some(name.clone()),
+            _ => None,
+        });
+        assert_eq!(name.as_deref(), Some("weather"), "{f:?} {body}");
+        let input: String = info
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                BlockEvent::Delta {
+                    delta: Delta::ToolInput(s),
+                    ..
+                } => Some(s.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            serde_json::from_str::<Value>(&input).unwrap(),
+            json!({"city": "Lima"}),
+            "{f:?}"
+        );
+        let reasoning: String = info
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                BlockEvent::Delta {
+                    delta: Delta::Reasoning(s),
+                    ..
+                } => Some(s.as_str()),
+                _ => None,
+            })
+            .collect();
+        let carries_reasoning = matches!(
+            f,
+            Family::AnthropicMessages | Family::Nova | Family::OpenAiChat
+        );
+        assert_eq!(reasoning == "mull", carries_reasoning, "{f:?} {body}");
+    }
+}
