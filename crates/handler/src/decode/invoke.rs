@@ -125,7 +125,10 @@ mod tests {
                 text: "hi".into()
             })
         );
-        assert_eq!(family.as_ref().map(ChunkDecoder::family), Some(Family::Llama));
+        assert_eq!(
+            family.as_ref().map(ChunkDecoder::family),
+            Some(Family::Llama)
+        );
         decode_invoke_chunk(b"not json", &mut family, &mut summary, &mut out);
         assert_eq!(
             out.pop_front(),
