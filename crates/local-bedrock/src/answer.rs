@@ -4,28 +4,14 @@
 
 use std::time::Instant;
 
-use bedrock_families::{Family, StopReason, Usage};
+use base64::Engine as _;
+use bedrock_families::{AnswerBlock, Family, StopReason, ToolCall, Usage};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use crate::engine::EngineEvent;
 use crate::error::BedrockError;
 use crate::stream::{converse_usage, response_fields, BlockCounter};
-
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum AnswerBlock {
-    Text(String),
-    Reasoning {
-        text: String,
-        signature: Option<String>,
-    },
-    ToolUse {
-        id: String,
-        name: String,
-        /// The input's JSON text, as the engine streamed it.
-        input: String,
-    },
-}
 
 #[derive(Debug, Clone)]
 pub(crate) struct Answer {
@@ -44,6 +30,8 @@ impl Answer {
         let mut blocks: Vec<AnswerBlock> = Vec::new();
         let mut counter = BlockCounter::default();
         let mut first_byte_ms = None;
+        // Each tool call's input JSON text, as streamed, parsed when the answer is whole.
+        let mut inputs: Vec<String> = Vec::new();
         loop {
             let event = rx.recv().await;
             match event {
@@ -52,6 +40,15 @@ impl Answer {
                     let first_byte_ms = first_byte_ms.unwrap_or_else(|| {
                         u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
                     });
+                    let mut texts = inputs.iter();
+                    for b in &mut blocks {
+                        if let AnswerBlock::ToolUse(call) = b {
+                            let text = texts.next().map_or("", String::as_str);
+                            // A call cut by max_tokens has no whole JSON: kept as written.
+                            call.input = serde_json::from_str(text)
+                                .unwrap_or_else(|_| Value::String(text.to_string()));
+                        }
+                    }
                     return Ok(Answer {
                         blocks,
                         stop,
@@ -76,11 +73,14 @@ impl Answer {
                     };
                     if step.opens {
                         blocks.push(match &content {
-                            EngineEvent::ToolUse { id, name } => AnswerBlock::ToolUse {
-                                id: id.clone(),
-                                name: name.clone(),
-                                input: String::new(),
-                            },
+                            EngineEvent::ToolUse { id, name } => {
+                                inputs.push(String::new());
+                                AnswerBlock::ToolUse(ToolCall {
+                                    id: id.clone(),
+                                    name: name.clone(),
+                                    input: Value::Null,
+                                })
+                            }
                             EngineEvent::Reasoning { .. }
                             | EngineEvent::ReasoningSignature { .. } => AnswerBlock::Reasoning {
                                 text: String::new(),
@@ -101,41 +101,16 @@ impl Answer {
                             Some(AnswerBlock::Reasoning { signature: s, .. }),
                             EngineEvent::ReasoningSignature { signature },
                         ) => *s = Some(signature),
-                        (
-                            Some(AnswerBlock::ToolUse { input, .. }),
-                            EngineEvent::ToolInput { json, .. },
-                        ) => input.push_str(&json),
+                        (Some(AnswerBlock::ToolUse(_)), EngineEvent::ToolInput { json, .. }) => {
+                            if let Some(input) = inputs.last_mut() {
+                                input.push_str(&json);
+                            }
+                        }
                         _ => {}
                     }
                 }
             }
         }
-    }
-
-    /// The answer's text blocks, joined.
-    pub(crate) fn text(&self) -> String {
-        self.blocks
-            .iter()
-            .filter_map(|b| match b {
-                AnswerBlock::Text(t) => Some(t.as_str()),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn text_only(&self) -> bool {
-        self.blocks
-            .iter()
-            .all(|b| matches!(b, AnswerBlock::Text(_)))
-    }
-
-    /// A tool call's input as JSON (the engine streamed its text).
-    fn input(json: &str) -> Result<Value, BedrockError> {
-        serde_json::from_str(json).map_err(|e| {
-            BedrockError::ModelError(format!(
-                "The model wrote a tool input that is not JSON: {e}"
-            ))
-        })
     }
 
     /// The Converse response body (FACTS.md §4: keys in alphabetical order on the wire; JSON
@@ -153,9 +128,11 @@ impl Answer {
                     }
                     json!({"reasoningContent": {"reasoningText": r}})
                 }
-                AnswerBlock::ToolUse { id, name, input } => json!({"toolUse": {
-                    "toolUseId": id, "name": name,
-                    "input": Self::input(input).unwrap_or_else(|_| Value::String(input.clone()))
+                AnswerBlock::ToolUse(call) => json!({"toolUse": {
+                    "toolUseId": call.id, "name": call.name, "input": call.input
+                }}),
+                AnswerBlock::RedactedReasoning(bytes) => json!({"reasoningContent": {
+                    "redactedContent": base64::engine::general_purpose::STANDARD.encode(bytes)
                 }}),
             })
             .collect();
@@ -172,82 +149,7 @@ impl Answer {
     }
 
     /// The InvokeModel response body in the family's shape.
-    ///
-    /// `Family::response_body` writes text answers; tool calls and reasoning are added here for
-    /// the families whose non-streaming bodies have them on record (Anthropic Messages
-    /// `content[]`, Nova `output.message.content[]`, OpenAI-shaped `tool_calls`) until the
-    /// families crate's encoder takes content blocks itself.
-    pub(crate) fn invoke_body(
-        &self,
-        family: Family,
-        model_id: &str,
-    ) -> Result<Value, BedrockError> {
-        let mut body = family.response_body(model_id, &self.text(), &self.stop, self.usage);
-        if self.text_only() {
-            return Ok(body);
-        }
-        let unsupported = || {
-            BedrockError::Internal(format!(
-                "The local endpoint cannot write tool calls or reasoning in the {} family's non-streaming InvokeModel body; use InvokeModelWithResponseStream or Converse.",
-                family.name()
-            ))
-        };
-        match family {
-            Family::AnthropicMessages => {
-                let mut content = Vec::new();
-                for b in &self.blocks {
-                    content.push(match b {
-                        AnswerBlock::Text(t) => json!({"type": "text", "text": t}),
-                        AnswerBlock::Reasoning { text, signature } => {
-                            json!({"type": "thinking", "thinking": text, "signature": signature.clone().unwrap_or_default()})
-                        }
-                        AnswerBlock::ToolUse { id, name, input } => {
-                            json!({"type": "tool_use", "id": id, "name": name, "input": Self::input(input)?})
-                        }
-                    });
-                }
-                body["content"] = Value::Array(content);
-            }
-            Family::Nova => {
-                let mut content = Vec::new();
-                for b in &self.blocks {
-                    content.push(match b {
-                        AnswerBlock::Text(t) => json!({"text": t}),
-                        AnswerBlock::Reasoning { text, signature } => {
-                            let mut r = json!({"text": text});
-                            if let Some(s) = signature {
-                                r["signature"] = json!(s);
-                            }
-                            json!({"reasoningContent": {"reasoningText": r}})
-                        }
-                        AnswerBlock::ToolUse { id, name, input } => {
-                            json!({"toolUse": {"toolUseId": id, "name": name, "input": Self::input(input)?}})
-                        }
-                    });
-                }
-                body["output"]["message"]["content"] = Value::Array(content);
-            }
-            Family::OpenAiChat | Family::MistralChat => {
-                let mut calls = Vec::new();
-                for b in &self.blocks {
-                    match b {
-                        AnswerBlock::Text(_) => {}
-                        AnswerBlock::Reasoning { .. } => return Err(unsupported()),
-                        AnswerBlock::ToolUse { id, name, input } => calls.push(json!({
-                            "id": id, "type": "function",
-                            "function": {"name": name, "arguments": input}
-                        })),
-                    }
-                }
-                if let Some(choice) = body.get_mut("choices").and_then(|c| c.get_mut(0)) {
-                    choice["message"]["tool_calls"] = Value::Array(calls);
-                    choice["finish_reason"] = json!("tool_calls");
-                } else {
-                    return Err(unsupported());
-                }
-            }
-            _ => return Err(unsupported()),
-        }
-        Ok(body)
+    pub(crate) fn invoke_body(&self, family: Family, model_id: &str) -> Value {
+        family.response_body_blocks(model_id, &self.blocks, &self.stop, self.usage)
     }
 }

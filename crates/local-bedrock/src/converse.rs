@@ -332,6 +332,7 @@ pub(crate) fn read(json: Value, model_id: &str, ctx: &Ctx) -> Result<ConverseCal
         paths.push(p.clone());
     }
 
+    validate::check_max_tokens(ctx, &sampling)?;
     validate::check_prompt(ctx, &prompt, &sampling)?;
     validate::check_caching(ctx, cache_points.len())?;
     if cache_points

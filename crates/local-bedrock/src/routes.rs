@@ -284,7 +284,7 @@ async fn invoke(
             read_invoke_body(&model_id, Operation::Invoke, &headers, &body)?;
         let (rx, fault) = start(&state, GenerationRequest::new(&model_id, prompt, sampling))?;
         let answer = collect(&state, rx, fault, started).await?;
-        let body = answer.invoke_body(family, &model_id)?;
+        let body = answer.invoke_body(family, &model_id);
         Ok::<_, BedrockError>((body, answer))
     }
     .await;

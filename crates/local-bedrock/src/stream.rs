@@ -6,7 +6,8 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use bedrock_families::{
-    BlockStart, ChunkEncoder, Delta, InvocationMetrics, StopReason, Usage, INVOCATION_METRICS_KEY,
+    attach_invocation_metrics, BlockStart, ChunkEncoder, Delta, InvocationMetrics, StopReason,
+    Usage,
 };
 use bytes::Bytes;
 use futures::Stream;
@@ -316,15 +317,7 @@ impl State {
                     invocation_latency: latency_ms,
                     first_byte_latency: first_ms,
                 };
-                if chunks.is_empty() {
-                    chunks.push(json!({}));
-                }
-                if let Some(Value::Object(last)) = chunks.last_mut() {
-                    last.insert(
-                        INVOCATION_METRICS_KEY.into(),
-                        serde_json::to_value(metrics).unwrap_or(Value::Null),
-                    );
-                }
+                attach_invocation_metrics(enc.as_ref(), &mut chunks, &metrics, usage);
                 self.push_chunks(chunks);
             }
             Shape::Converse => {

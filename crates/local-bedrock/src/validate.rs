@@ -7,26 +7,25 @@
 //! Errors that Bedrock relays from the model provider carry the prefix `The model returned the
 //! following errors: ` on Converse and come without it on InvokeModel (FACTS.md §6).
 
-use bedrock_families::catalog::{ModelInfo, Reasoning};
+use bedrock_families::catalog::{ModelInfo, Reasoning, MIN_THINKING_BUDGET};
 use bedrock_families::{Document, Family, Media, Part, Prompt, Role, Sampling, Source, ToolChoice};
 
 use crate::error::BedrockError;
 use crate::media;
 use crate::models::Operation;
 
-/// Bedrock's per-request limits, from the API reference's `Message` ("up to 20 images. Each
+/// Bedrock's per-request limits for a model the id does not name (the catalog's
+/// `Capabilities` carry them per model): the API reference's `Message` ("up to 20 images. Each
 /// image's size, height, and width must be no more than 3.75 MB, 8000 px, and 8000 px … up to
 /// five documents. Each document's size must be no more than 4.5 MB", API_runtime_Message.html).
-pub(crate) const MAX_IMAGES: usize = 20;
-pub(crate) const MAX_IMAGE_BYTES: usize = 3_932_160; // 3.75 × 1024 × 1024
-pub(crate) const MAX_IMAGE_PX: usize = 8000;
-pub(crate) const MAX_DOCUMENTS: usize = 5;
-pub(crate) const MAX_DOCUMENT_BYTES: usize = 4_718_592; // 4.5 × 1024 × 1024
+const MAX_IMAGES: usize = 20;
+const MAX_IMAGE_BYTES: usize = 3_932_160; // 3.75 × 1024 × 1024
+const MAX_IMAGE_PX: usize = 8000;
+const MAX_DOCUMENTS: usize = 5;
+const MAX_DOCUMENT_BYTES: usize = 4_718_592; // 4.5 × 1024 × 1024
 /// Anthropic's image limit is on the base64 text: 5 MiB
 /// (tests/fixtures/errors/image-exceeds-5mb.json: `7167852 bytes > 5242880 bytes`).
 const MAX_IMAGE_BASE64: usize = 5_242_880;
-/// `thinking.budget_tokens` minimum (tests/fixtures/errors/thinking-budget-below-1024.json).
-pub(crate) const MIN_THINKING_BUDGET: u32 = 1024;
 
 /// Who is asking: the model (when the id names one), the family that shapes it, and the
 /// operation.
@@ -64,6 +63,26 @@ impl Ctx {
     fn caps(&self) -> Option<bedrock_families::catalog::Capabilities> {
         self.model.map(|m| m.capabilities)
     }
+
+    /// (images, image bytes, image px, documents, document bytes) this model takes.
+    fn limits(&self) -> (usize, usize, usize, usize, usize) {
+        match self.caps() {
+            Some(c) => (
+                usize::from(c.max_images),
+                c.max_image_bytes as usize,
+                c.max_image_px as usize,
+                usize::from(c.max_documents),
+                c.max_document_bytes as usize,
+            ),
+            None => (
+                MAX_IMAGES,
+                MAX_IMAGE_BYTES,
+                MAX_IMAGE_PX,
+                MAX_DOCUMENTS,
+                MAX_DOCUMENT_BYTES,
+            ),
+        }
+    }
 }
 
 /// Checks one image at `messages.{m}.content.{b}` (0-based, as Bedrock's own messages count).
@@ -87,7 +106,8 @@ pub(crate) fn check_image(
     };
     let at = format!("messages.{m}.content.{b}.image.source.bytes");
     let base64_len = bytes.len().div_ceil(3) * 4;
-    if bytes.len() > MAX_IMAGE_BYTES {
+    let (_, max_bytes, max_px, _, _) = ctx.limits();
+    if bytes.len() > max_bytes {
         return Err(if ctx.anthropic() {
             // tests/fixtures/errors/image-exceeds-5mb.json (Anthropic counts the base64 text).
             ctx.provider(format!(
@@ -96,7 +116,7 @@ pub(crate) fn check_image(
         } else {
             // Approximation: the API reference's limit, in the recorded message's words.
             ctx.provider(format!(
-                "{at}: image exceeds 3.75 MB maximum: {} bytes > {MAX_IMAGE_BYTES} bytes",
+                "{at}: image exceeds 3.75 MB maximum: {} bytes > {max_bytes} bytes",
                 bytes.len()
             ))
         });
@@ -110,10 +130,10 @@ pub(crate) fn check_image(
             "{at}: The image was specified using the image/{declared} media type, but the image appears to be a image/{} image",
             info.format
         ))),
-        Some(info) if info.width > MAX_IMAGE_PX || info.height > MAX_IMAGE_PX => {
+        Some(info) if info.width > max_px || info.height > max_px => {
             // Approximation: the API reference's 8000 px limit.
             Err(ctx.provider(format!(
-                "{at}: image dimensions exceed max allowed size: {MAX_IMAGE_PX} pixels"
+                "{at}: image dimensions exceed max allowed size: {max_px} pixels"
             )))
         }
         Some(_) => Ok(()),
@@ -165,10 +185,11 @@ pub(crate) fn check_document(
         Source::Text(t) => t.as_bytes(),
         Source::S3(_) => return Err(no_s3("document")),
     };
-    if bytes.len() > MAX_DOCUMENT_BYTES {
+    let (_, _, _, _, max_bytes) = ctx.limits();
+    if bytes.len() > max_bytes {
         // Approximation: the API reference's 4.5 MB limit.
         return Err(invalid(format!(
-            "The document {} is {} bytes; documents must be no more than 4.5 MB ({MAX_DOCUMENT_BYTES} bytes).",
+            "The document {} is {} bytes; documents must be no more than 4.5 MB ({max_bytes} bytes).",
             doc.name,
             bytes.len()
         )));
@@ -259,16 +280,18 @@ pub(crate) fn check_prompt(
             }
         }
     }
-    if images > MAX_IMAGES {
+    let (max_images, _, _, max_documents, _) = ctx.limits();
+    // A model without images or documents was refused per block already.
+    if images > max_images && max_images > 0 {
         // Approximation: the API reference's limit of 20 images.
         return Err(invalid(format!(
-            "Too many images: the request has {images} images and a request may have at most {MAX_IMAGES}."
+            "Too many images: the request has {images} images and a request may have at most {max_images}."
         )));
     }
-    if documents > MAX_DOCUMENTS {
+    if documents > max_documents && max_documents > 0 {
         // Approximation: the API reference's limit of five documents.
         return Err(invalid(format!(
-            "Too many documents: the request has {documents} documents and a request may have at most {MAX_DOCUMENTS}."
+            "Too many documents: the request has {documents} documents and a request may have at most {max_documents}."
         )));
     }
     check_tools(ctx, prompt, tool_blocks)?;
@@ -311,6 +334,18 @@ fn check_tools(ctx: &Ctx, prompt: &Prompt, tool_blocks: bool) -> Result<(), Bedr
         }
     }
     Ok(())
+}
+
+/// `maxTokens` above the model's output limit (Converse; the catalog knows the limit).
+pub(crate) fn check_max_tokens(ctx: &Ctx, sampling: &Sampling) -> Result<(), BedrockError> {
+    let limit = ctx.caps().map_or(0, |c| c.max_output_tokens);
+    match sampling.max_tokens {
+        // Real wording, quoted in vercel/ai#2772 and langgenius/dify#10390.
+        Some(n) if limit > 0 && n > limit => Err(invalid(format!(
+            "The maximum tokens you requested exceeds the model limit of {limit}. Try again with a maximum tokens value that is lower than {limit}."
+        ))),
+        _ => Ok(()),
+    }
 }
 
 fn check_thinking(ctx: &Ctx, prompt: &Prompt, sampling: &Sampling) -> Result<(), BedrockError> {
