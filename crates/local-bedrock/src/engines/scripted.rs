@@ -15,8 +15,7 @@
 //!   made from the tool's JSON schema ([`super::schema_value`]), streamed in several fragments;
 //!   the stop reason is `tool_use`. With `auto` a short text block ("Calling NAME.") comes first.
 //! - **After tool results**: text that quotes each result (`The tool NAME returned: …`).
-//! - **Reasoning**: with thinking asked of a reasoning model (and always for models that always
-//!   reason) it streams reasoning text first, then — for models that sign it (budget-style
+//! - **Reasoning**: with thinking asked of a reasoning model it streams reasoning text first, then — for models that sign it (budget-style
 //!   thinking) — a signature, then the answer.
 //! - **Structured output** (`outputConfig.textFormat`): the answer text is JSON made from the
 //!   schema.
@@ -356,11 +355,9 @@ impl ScriptedEngine {
             } else {
                 Reasoning::None
             });
-        let reasons = match reasoning_kind {
-            Reasoning::Always => true,
-            Reasoning::Budget | Reasoning::Effort => prompt.thinking.is_some(),
-            Reasoning::None => false,
-        };
+        // Models that always reason (DeepSeek R1) reason here only when asked too: their
+        // requests cannot ask, and every family's text answer stays the documented one.
+        let reasons = reasoning_kind != Reasoning::None && prompt.thinking.is_some();
         let mut reasoning = Vec::new();
         let mut signature = None;
         if reasons {
