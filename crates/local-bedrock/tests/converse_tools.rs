@@ -890,3 +890,57 @@ async fn invoke_model_bodies_get_the_same_checks_without_the_prefix() {
     }
     srv.stop().await.unwrap();
 }
+
+/// `{"$bytes": {...}}` markers of tests/clients/validation-cases.json, as base64 (the wire form).
+fn materialize(v: &Value) -> Value {
+    match v {
+        Value::Object(o) => {
+            if let Some(spec) = o.get("$bytes") {
+                let bytes = if let Some(wh) = spec.get("png") {
+                    png(
+                        wh[0].as_u64().unwrap() as u32,
+                        wh[1].as_u64().unwrap() as u32,
+                    )
+                } else if let Some(n) = spec.get("fill") {
+                    vec![0u8; n.as_u64().unwrap() as usize]
+                } else {
+                    spec["utf8"].as_str().unwrap().as_bytes().to_vec()
+                };
+                return json!(b64(&bytes));
+            }
+            Value::Object(o.iter().map(|(k, v)| (k.clone(), materialize(v))).collect())
+        }
+        Value::Array(a) => Value::Array(a.iter().map(materialize).collect()),
+        other => other.clone(),
+    }
+}
+
+/// The table the boto3 and JS SDK suites run, checked here first.
+#[tokio::test]
+async fn the_shared_validation_table_holds() {
+    let table: Value =
+        serde_json::from_str(include_str!("../../../tests/clients/validation-cases.json")).unwrap();
+    let srv = server().await;
+    let url = srv.url();
+    let cases = table["cases"].as_array().unwrap();
+    assert!(cases.len() >= 30);
+    let mut failures = Vec::new();
+    for case in cases {
+        let op = match case["operation"].as_str().unwrap() {
+            "converse" => "converse",
+            "converse_stream" => "converse-stream",
+            other => panic!("{other}"),
+        };
+        let model = case["modelId"].as_str().unwrap();
+        let want = case["message"].as_str().unwrap();
+        let (status, kind, got) = post(&url, model, op, &materialize(&case["request"])).await;
+        if (status, kind.as_str(), got.as_str()) != (400, "ValidationException", want) {
+            failures.push(format!(
+                "{}: want {want}\n   got {status} {kind} {got}",
+                case["name"]
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    srv.stop().await.unwrap();
+}

@@ -778,4 +778,122 @@ mod tests {
         assert_eq!(stopped.stop, StopReason::StopSequence("serverless".into()));
         assert_ne!(e.script(&Prompt::user("other"), &s).text(), a.text());
     }
+
+    fn with_tools(choice: ToolChoice, turns: Vec<bedrock_families::Turn>) -> Prompt {
+        let schema = serde_json::json!({"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]});
+        Prompt {
+            turns,
+            tools: vec![
+                bedrock_families::ToolSpec {
+                    name: "search".into(),
+                    description: None,
+                    input_schema: schema.clone(),
+                },
+                bedrock_families::ToolSpec {
+                    name: "lookup".into(),
+                    description: None,
+                    input_schema: schema,
+                },
+            ],
+            tool_choice: choice,
+            ..Prompt::default()
+        }
+    }
+
+    fn plan(p: Prompt, max_tokens: Option<u32>) -> Plan {
+        ScriptedEngine::default().plan(&GenerationRequest::new(
+            "anthropic.claude-3-haiku-20240307-v1:0",
+            p,
+            Sampling {
+                max_tokens,
+                ..Default::default()
+            },
+        ))
+    }
+
+    #[test]
+    fn the_tool_rule() {
+        use bedrock_families::{ToolCall, ToolResult, Turn};
+        let ask = |t: &str| vec![Turn::new(Role::User, t)];
+        let name = |p: &Plan| p.tool_call.as_ref().map(|c| c.name.clone());
+        // any: the named tool, else the first.
+        assert_eq!(
+            name(&plan(
+                with_tools(ToolChoice::Any, ask("please lookup x")),
+                None
+            ))
+            .as_deref(),
+            Some("lookup")
+        );
+        assert_eq!(
+            name(&plan(with_tools(ToolChoice::Any, ask("hello")), None)).as_deref(),
+            Some("search")
+        );
+        // tool: that one.
+        assert_eq!(
+            name(&plan(
+                with_tools(ToolChoice::Tool("lookup".into()), ask("search")),
+                None
+            ))
+            .as_deref(),
+            Some("lookup")
+        );
+        // none: never.
+        assert_eq!(
+            name(&plan(with_tools(ToolChoice::None, ask("search")), None)),
+            None
+        );
+        // auto: a call with a lead-in text, stop tool_use.
+        let p = plan(with_tools(ToolChoice::Auto, ask("hello")), None);
+        assert_eq!(name(&p).as_deref(), Some("search"));
+        assert_eq!(p.text(), "Calling search.");
+        assert_eq!(p.stop, StopReason::ToolUse);
+        let call = p.tool_call.unwrap();
+        assert_eq!(call.fragments.concat(), call.input.to_string());
+        assert!(call.fragments.len() >= 3);
+        // auto after a result: text quoting it.
+        let history = vec![
+            Turn::new(Role::User, "hello"),
+            Turn {
+                role: Role::Assistant,
+                content: vec![Part::ToolUse(ToolCall {
+                    id: "t1".into(),
+                    name: "search".into(),
+                    input: serde_json::json!({"q": "x"}),
+                })],
+            },
+            Turn {
+                role: Role::User,
+                content: vec![Part::ToolResult(ToolResult {
+                    tool_use_id: "t1".into(),
+                    is_error: true,
+                    content: vec![Part::Text("timeout".into())],
+                })],
+            },
+        ];
+        let p = plan(with_tools(ToolChoice::Auto, history), None);
+        assert!(p.tool_call.is_none());
+        assert_eq!(p.text(), "The tool search failed: timeout.");
+        assert_eq!(p.stop, StopReason::EndTurn);
+        // max_tokens inside the input: cut, stop max_tokens.
+        let p = plan(with_tools(ToolChoice::Any, ask("hello")), Some(2));
+        assert_eq!(p.stop, StopReason::MaxTokens);
+        assert_eq!(p.tool_call.unwrap().fragments.len(), 2);
+    }
+
+    #[test]
+    fn cache_points_write_once_then_read() {
+        let e = ScriptedEngine::default();
+        let mut p = Prompt::user("question");
+        p.system = Some("one two three four".into());
+        let mut req = GenerationRequest::new("m", p, Sampling::default());
+        req.cache_points = vec![CachePoint::System { chars: 18 }];
+        let total = e.plan(&req).input_tokens;
+        assert_eq!(e.cache_split(&req, total), (1, 0, 4));
+        assert_eq!(e.cache_split(&req, total), (1, 4, 0));
+        // A longer prefix that extends the cached one: read the old part, write the rest.
+        req.cache_points
+            .push(CachePoint::Message { turn: 0, parts: 1 });
+        assert_eq!(e.cache_split(&req, total), (0, 4, 1));
+    }
 }
