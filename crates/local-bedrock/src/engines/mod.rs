@@ -33,3 +33,44 @@ pub fn text_only_refusal(prompt: &Prompt) -> Option<&'static str> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bedrock_families::{Media, Role, Source, Thinking, ToolSpec, Turn};
+
+    #[test]
+    fn text_only_engines_name_what_they_cannot_do() {
+        assert_eq!(text_only_refusal(&Prompt::user("hi")), None);
+        let mut p = Prompt::user("hi");
+        p.turns.push(Turn {
+            role: Role::Assistant,
+            content: vec![Part::Reasoning(bedrock_families::Reasoning::Redacted(
+                vec![1],
+            ))],
+        });
+        assert_eq!(
+            text_only_refusal(&p),
+            None,
+            "reasoning in history is dropped"
+        );
+        p.turns[0].content.push(Part::Image(Media {
+            format: "png".into(),
+            source: Source::Bytes(vec![1]),
+        }));
+        assert_eq!(text_only_refusal(&p), Some("image content"));
+        p.thinking = Some(Thinking {
+            budget_tokens: 2048,
+        });
+        assert_eq!(
+            text_only_refusal(&p),
+            Some("reasoning (thinking / reasoning fields)")
+        );
+        p.tools.push(ToolSpec {
+            name: "t".into(),
+            description: None,
+            input_schema: serde_json::json!({}),
+        });
+        assert_eq!(text_only_refusal(&p), Some("tool use (toolConfig)"));
+    }
+}
