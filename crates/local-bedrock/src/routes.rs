@@ -22,7 +22,7 @@ use crate::models::{self, Operation};
 use crate::server::AppState;
 use crate::stream::{self, Shape};
 use crate::validate::{self, Ctx};
-use crate::wire::EVENT_STREAM_CONTENT_TYPE;
+use crate::wire::{self, EVENT_STREAM_CONTENT_TYPE};
 
 pub(crate) fn router(state: Arc<AppState>) -> Router {
     Router::new()
@@ -96,6 +96,17 @@ fn read_invoke_body(
     validate::check_media(&ctx, &prompt)?;
     validate::check_prompt(&ctx, &prompt, &sampling)?;
     Ok((family, prompt, sampling))
+}
+
+/// The provider's own refusal that Bedrock delivers inside an InvokeModelWithResponseStream
+/// stream (and as a 400 from InvokeModel).
+fn provider_refusal(family: Family, prompt: &Prompt) -> Option<BedrockError> {
+    match family {
+        Family::AnthropicMessages => {
+            validate::anthropic_tool_results(prompt).map(BedrockError::Validation)
+        }
+        _ => None,
+    }
 }
 
 /// An identifier that names no model by itself (an application inference profile, a
@@ -191,11 +202,14 @@ async fn invoke_with_response_stream(
     let result = (|| {
         let (family, prompt, sampling) =
             read_invoke_body(&model_id, Operation::InvokeStream, &headers, &body)?;
+        if let Some(e) = provider_refusal(family, &prompt) {
+            return Ok(Err(e));
+        }
         let (rx, fault) = start(&state, GenerationRequest::new(&model_id, prompt, sampling))?;
-        Ok::<_, BedrockError>((family, rx, fault))
+        Ok::<_, BedrockError>(Ok((family, rx, fault)))
     })();
     let response = match result {
-        Ok((family, rx, fault)) => streaming_response(
+        Ok(Ok((family, rx, fault))) => streaming_response(
             &state,
             rx,
             Shape::Invoke(family.encoder(&model_id)),
@@ -203,6 +217,15 @@ async fn invoke_with_response_stream(
             started,
             Vec::new(),
         ),
+        // HTTP 200, then one exception frame, as Bedrock relays the provider's refusal.
+        Ok(Err(e)) => {
+            let mut r = (StatusCode::OK, wire::exception_frame(&e)).into_response();
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(EVENT_STREAM_CONTENT_TYPE),
+            );
+            r
+        }
         Err(e) => e.into_response(),
     };
     with_request_id(response, &id)
@@ -282,6 +305,9 @@ async fn invoke(
     let result = async {
         let (family, prompt, sampling) =
             read_invoke_body(&model_id, Operation::Invoke, &headers, &body)?;
+        if let Some(e) = provider_refusal(family, &prompt) {
+            return Err(e);
+        }
         let (rx, fault) = start(&state, GenerationRequest::new(&model_id, prompt, sampling))?;
         let answer = collect(&state, rx, fault, started).await?;
         let body = answer.invoke_body(family, &model_id);

@@ -407,3 +407,29 @@ pub(crate) fn check_caching(ctx: &Ctx, cache_points: usize) -> Result<(), Bedroc
         _ => Ok(()),
     }
 }
+
+/// Anthropic's own check of a Messages body's tool results: a user message after tool calls
+/// begins with as many `tool_result` blocks. Its text, as Bedrock passes it through on
+/// InvokeModelWithResponseStream (inside the stream, without the Converse prefix:
+/// tests/fixtures/errors/stream-validation-exception-tool-result.json).
+pub(crate) fn anthropic_tool_results(prompt: &Prompt) -> Option<String> {
+    for (m, pair) in prompt.turns.windows(2).enumerate() {
+        let calls = pair[0]
+            .content
+            .iter()
+            .filter(|p| matches!(p, Part::ToolUse(_)))
+            .count();
+        if pair[0].role != Role::Assistant || calls == 0 {
+            continue;
+        }
+        let leading = pair[1]
+            .content
+            .iter()
+            .take_while(|p| matches!(p, Part::ToolResult(_)))
+            .count();
+        if pair[1].role != Role::User || leading < calls {
+            return Some(format!("messages.{}: Did not find {calls} `tool_result` block(s) at the beginning of this message. Messages following `tool_use` blocks must begin with a matching number of `tool_result` blocks.", m + 1));
+        }
+    }
+    None
+}

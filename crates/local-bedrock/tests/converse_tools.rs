@@ -944,3 +944,34 @@ async fn the_shared_validation_table_holds() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     srv.stop().await.unwrap();
 }
+
+/// Anthropic's own tool_result check arrives inside the InvokeModelWithResponseStream stream, as
+/// in tests/fixtures/errors/stream-validation-exception-tool-result.json.
+#[tokio::test]
+async fn anthropic_tool_result_order_is_an_in_stream_validation_exception() {
+    let srv = server().await;
+    let c = client(&srv.url());
+    let body = json!({
+        "anthropic_version": "bedrock-2023-05-31", "max_tokens": 300,
+        "tools": [{"name": "get_weather", "input_schema": weather_schema()}],
+        "messages": [
+            {"role": "user", "content": "Weather in Paris?"},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}}]},
+            {"role": "user", "content": [{"type": "text", "text": "well?"}]}
+        ]
+    });
+    let mut out = c
+        .invoke_model_with_response_stream()
+        .model_id(HAIKU)
+        .body(Blob::new(serde_json::to_vec(&body).unwrap()))
+        .send()
+        .await
+        .expect("the stream opens");
+    let err = out.body.recv().await.unwrap_err().into_service_error();
+    assert!(err.is_validation_exception(), "{err:?}");
+    assert_eq!(
+        err.message(),
+        Some("messages.2: Did not find 1 `tool_result` block(s) at the beginning of this message. Messages following `tool_use` blocks must begin with a matching number of `tool_result` blocks.")
+    );
+    srv.stop().await.unwrap();
+}
