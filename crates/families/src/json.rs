@@ -108,24 +108,76 @@ pub(crate) fn opt_strings(body: &Value, path: &[&str]) -> Result<Vec<String>, Va
     }
 }
 
-/// Text of a content value that is either a string or a list of `{type:"text", text}` /
-/// `{text}` blocks (Anthropic, Nova, Converse, OpenAI all use one of these).
-pub(crate) fn content_text(content: &Value) -> Result<String, ValidationError> {
-    match content {
-        Value::String(s) => Ok(s.clone()),
-        Value::Array(blocks) => {
-            let mut out = String::new();
-            for b in blocks {
-                if let Some(t) = b.get("text").and_then(Value::as_str) {
-                    out.push_str(t);
-                } else if let Some(s) = b.as_str() {
-                    out.push_str(s);
-                }
-            }
-            Ok(out)
-        }
-        _ => Err(ValidationError::new(
-            "Malformed input request: message content must be a string or a list of content blocks",
-        )),
+/// Decodes a base64 string (standard alphabet, padding optional) at `at`.
+pub(crate) fn base64_bytes(data: &str, at: &str) -> Result<Vec<u8>, ValidationError> {
+    use base64::Engine as _;
+    let trimmed = data.trim();
+    base64::engine::general_purpose::STANDARD
+        .decode(trimmed)
+        .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(trimmed))
+        .map_err(|e| ValidationError::new(format!("{at}: invalid base64 data: {e}")))
+}
+
+/// `image/png` → `png`, for the four formats Bedrock takes.
+pub(crate) fn image_format(media_type: &str) -> Option<&'static str> {
+    match media_type.trim().to_ascii_lowercase().as_str() {
+        "image/png" => Some("png"),
+        "image/jpeg" | "image/jpg" => Some("jpeg"),
+        "image/gif" => Some("gif"),
+        "image/webp" => Some("webp"),
+        _ => None,
+    }
+}
+
+/// The image format the bytes' signature says (PNG, JPEG, GIF, WebP).
+pub(crate) fn sniff_image(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("png")
+    } else if bytes.starts_with(b"\xff\xd8\xff") {
+        Some("jpeg")
+    } else if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
+        Some("gif")
+    } else if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+        Some("webp")
+    } else {
+        None
+    }
+}
+
+/// A JSON object field that must be an object when present.
+pub(crate) fn opt_object<'a>(
+    body: &'a Value,
+    key: &str,
+) -> Result<Option<&'a serde_json::Map<String, Value>>, ValidationError> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(m)) => Ok(Some(m)),
+        Some(_) => Err(ValidationError::new(format!(
+            "Malformed input request: #/{key}: expected type: JSONObject, please reformat your input and try again."
+        ))),
+    }
+}
+
+/// A JSON array field that must be an array when present.
+pub(crate) fn opt_array<'a>(
+    body: &'a Value,
+    key: &str,
+) -> Result<Option<&'a Vec<Value>>, ValidationError> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(a)) => Ok(Some(a)),
+        Some(_) => Err(ValidationError::new(format!(
+            "Malformed input request: #/{key}: expected type: JSONArray, please reformat your input and try again."
+        ))),
+    }
+}
+
+/// Maps an effort level onto a thinking budget (our convention: the Prompt carries budgets).
+pub(crate) fn effort_budget(effort: &str) -> Option<u32> {
+    match effort {
+        "low" => Some(1024),
+        "medium" => Some(4096),
+        "high" => Some(16_384),
+        _ => None,
     }
 }

@@ -3,9 +3,12 @@
 //! directions, so the function (decoding) and the local endpoint (encoding) share one table.
 
 mod anthropic;
+mod anthropic_messages;
 pub mod catalog;
 mod cohere;
 pub mod converse;
+mod decode;
+mod ids;
 mod json;
 mod llama;
 mod mistral;
@@ -13,16 +16,20 @@ pub mod model_id;
 mod nova;
 mod openai;
 mod prompt;
+mod prompt_converse;
 mod titan;
 
 use serde_json::Value;
 
 pub use anthropic::{is_well_formed_text_prompt, wrap_text_prompt};
+pub use decode::ChunkDecoder;
+pub use ids::new_tool_use_id;
 pub use model_id::{ModelId, ModelIdKind};
 pub use prompt::{
     Document, Media, Part, Prompt, Reasoning, Role, Sampling, Source, Thinking, ToolCall,
     ToolChoice, ToolResult, ToolSpec, Turn,
 };
+pub use prompt_converse::prompt_from_converse;
 
 /// A Bedrock model family: one request shape and one chunk shape for `InvokeModel*`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -65,6 +72,33 @@ pub const ALL_FAMILIES: [Family; 11] = [
     Family::OpenAiChat,
     Family::OpenAiText,
 ];
+
+/// One content block of a whole (non-streaming) answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnswerBlock {
+    Text(String),
+    Reasoning {
+        text: String,
+        signature: Option<String>,
+    },
+    /// Redacted reasoning: the bytes of Anthropic's `data` string (what Converse's
+    /// `redactedContent` blob holds).
+    RedactedReasoning(Vec<u8>),
+    ToolUse(ToolCall),
+}
+
+impl AnswerBlock {
+    /// The text of the answer's text blocks, joined (what text-only families return).
+    pub fn joined_text(blocks: &[AnswerBlock]) -> String {
+        blocks
+            .iter()
+            .filter_map(|b| match b {
+                AnswerBlock::Text(t) => Some(t.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+}
 
 /// Why a model stopped writing, in family-neutral terms.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,7 +165,9 @@ pub enum BlockEvent {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ChunkInfo {
     /// Text to forward to the client, if the chunk carries any (the common case, kept apart
-    /// from `events` so that a text chunk costs no list): a text delta of block `text_index`.
+    /// from `events` so that a text chunk costs no list): a text delta of block `text_index`
+    /// that comes before everything in `events`. Text that follows an event (a block stop,
+    /// a tool call) is a `Delta::Text` in `events` instead; [`ChunkInfo::all_text`] joins both.
     pub text: Option<String>,
     /// The content block index of `text` (0 unless the family says otherwise).
     pub text_index: u32,
@@ -149,6 +185,57 @@ pub struct ChunkInfo {
     pub metrics: Option<InvocationMetrics>,
     /// False when the chunk matched no known shape (the caller may pass it on raw).
     pub recognised: bool,
+}
+
+impl ChunkInfo {
+    /// A chunk the decoder recognised, nothing learnt yet.
+    pub(crate) fn recognised() -> ChunkInfo {
+        ChunkInfo {
+            recognised: true,
+            ..ChunkInfo::default()
+        }
+    }
+
+    /// Appends a content event. Text already in `text` came before it (callers emit `text`
+    /// first, then `events`), so order is kept.
+    pub(crate) fn push(&mut self, event: BlockEvent) {
+        self.events.push(event);
+    }
+
+    /// Appends text of block `index`: into `text` while no event precedes it (the cheap
+    /// common case), into `events` otherwise so that order is kept.
+    pub(crate) fn push_text(&mut self, index: u32, text: &str) {
+        if text.is_empty() {
+            return;
+        }
+        match &mut self.text {
+            Some(t) if self.events.is_empty() && self.text_index == index => t.push_str(text),
+            None if self.events.is_empty() => {
+                self.text = Some(text.to_string());
+                self.text_index = index;
+            }
+            _ => self.events.push(BlockEvent::Delta {
+                index,
+                delta: Delta::Text(text.to_string()),
+            }),
+        }
+    }
+
+    /// All the text of the chunk, whether in `text` or in text deltas of `events` (for
+    /// callers and tests that want the answer's words only).
+    pub fn all_text(&self) -> String {
+        let mut out = self.text.clone().unwrap_or_default();
+        for e in &self.events {
+            if let BlockEvent::Delta {
+                delta: Delta::Text(t),
+                ..
+            } = e
+            {
+                out.push_str(t);
+            }
+        }
+        out
+    }
 }
 
 /// Bedrock's `amazon-bedrock-invocationMetrics` object.
@@ -201,8 +288,34 @@ pub trait ChunkEncoder: Send {
     fn block_stop(&mut self, _index: u32) -> Vec<Value> {
         Vec::new()
     }
-    /// The closing chunks; the caller adds the invocation metrics to the last one.
+    /// The closing chunks; the caller adds the invocation metrics to the last one (see
+    /// [`attach_invocation_metrics`]).
     fn finish(&mut self, stop: &StopReason, usage: Usage) -> Vec<Value>;
+    /// The `amazon-bedrock-invocationMetrics` object this family's last chunk carries. Nova's
+    /// also counts prompt-cache tokens (tests/fixtures/invoke-stream/nova-tool-use-micro.json).
+    fn invocation_metrics(&self, metrics: &InvocationMetrics, _usage: Usage) -> Value {
+        serde_json::to_value(metrics).unwrap_or(Value::Null)
+    }
+}
+
+/// Merges the invocation metrics into the last of `chunks` (adding an empty chunk when there
+/// is none), as Bedrock does on the last chunk of every InvokeModelWithResponseStream answer
+/// (tests/fixtures/FACTS.md §2).
+pub fn attach_invocation_metrics(
+    encoder: &dyn ChunkEncoder,
+    chunks: &mut Vec<Value>,
+    metrics: &InvocationMetrics,
+    usage: Usage,
+) {
+    if !matches!(chunks.last(), Some(Value::Object(_))) {
+        chunks.push(Value::Object(Default::default()));
+    }
+    if let Some(Value::Object(last)) = chunks.last_mut() {
+        last.insert(
+            INVOCATION_METRICS_KEY.into(),
+            encoder.invocation_metrics(metrics, usage),
+        );
+    }
 }
 
 impl Family {
@@ -306,6 +419,9 @@ impl Family {
             Some(Family::Llama)
         } else if has("outputs") {
             Some(Family::Mistral)
+        } else if has("generations") {
+            // A whole Cohere generate body (a `stream: false` request's only chunk).
+            Some(Family::Cohere)
         } else if has("is_finished") {
             if has("event_type") {
                 Some(Family::CohereChat)
@@ -326,6 +442,11 @@ impl Family {
             } else {
                 Some(Family::OpenAiChat)
             }
+        } else if chunk.get("choices").is_some_and(Value::is_array)
+            || json::str_field(chunk, "object") == Some("chat.completion.chunk")
+        {
+            // The extra last chunk of an OpenAI-shaped stream: `choices: []` and the usage.
+            Some(Family::OpenAiChat)
         } else {
             None
         }
@@ -390,26 +511,12 @@ impl Family {
         Ok(())
     }
 
-    /// Reads one streamed chunk (the JSON inside a `chunk` event's bytes).
+    /// Reads one streamed chunk on its own (the JSON inside a `chunk` event's bytes). Block
+    /// indexes are the family's own; a whole stream is better read with a [`ChunkDecoder`],
+    /// which numbers blocks as Converse does (Nova's one-block-per-text-piece, OpenAI's tool
+    /// call indexes) and finds gpt-oss reasoning split across chunks.
     pub fn decode_chunk(self, chunk: &Value) -> ChunkInfo {
-        let mut info = match self {
-            Family::AnthropicText => anthropic::decode_text_chunk(chunk),
-            Family::AnthropicMessages => anthropic::decode_messages_chunk(chunk),
-            Family::Titan => titan::decode_chunk(chunk),
-            Family::Llama => llama::decode_chunk(chunk),
-            Family::Mistral | Family::MistralChat => mistral::decode_chunk(chunk),
-            Family::Cohere | Family::CohereChat => cohere::decode_chunk(chunk),
-            Family::Nova => nova::decode_chunk(chunk),
-            Family::OpenAiChat | Family::OpenAiText => openai::decode_chunk(chunk),
-        };
-        if let Some(m) = chunk.get(INVOCATION_METRICS_KEY) {
-            info.metrics = serde_json::from_value(m.clone()).ok();
-            if let Some(m) = info.metrics {
-                info.input_tokens.get_or_insert(m.input_token_count);
-                info.output_tokens.get_or_insert(m.output_token_count);
-            }
-        }
-        info
+        ChunkDecoder::new(self).decode(chunk)
     }
 
     /// Reads a request body into a prompt and sampling settings, validating it as Bedrock does.
@@ -421,7 +528,7 @@ impl Family {
         }
         match self {
             Family::AnthropicText => anthropic::parse_text_request(body),
-            Family::AnthropicMessages => anthropic::parse_messages_request(body),
+            Family::AnthropicMessages => anthropic_messages::parse_request(body),
             Family::Titan => titan::parse_request(body),
             Family::Llama => llama::parse_request(body),
             Family::Mistral => mistral::parse_text_request(body),
@@ -437,20 +544,20 @@ impl Family {
     pub fn encoder(self, model_id: &str) -> Box<dyn ChunkEncoder> {
         match self {
             Family::AnthropicText => Box::new(anthropic::TextEncoder),
-            Family::AnthropicMessages => Box::new(anthropic::MessagesEncoder::new(model_id)),
+            Family::AnthropicMessages => Box::new(anthropic_messages::Encoder::new(model_id)),
             Family::Titan => Box::new(titan::Encoder::default()),
             Family::Llama => Box::new(llama::Encoder::default()),
             Family::Mistral => Box::new(mistral::TextEncoder),
-            Family::MistralChat => Box::new(mistral::ChatEncoder),
-            Family::Cohere => Box::new(cohere::Encoder { chat: false }),
-            Family::CohereChat => Box::new(cohere::Encoder { chat: true }),
-            Family::Nova => Box::new(nova::Encoder),
+            Family::MistralChat => Box::new(mistral::ChatEncoder::default()),
+            Family::Cohere => Box::new(cohere::Encoder::new(false)),
+            Family::CohereChat => Box::new(cohere::Encoder::new(true)),
+            Family::Nova => Box::new(nova::Encoder::new()),
             Family::OpenAiChat => Box::new(openai::ChatEncoder::new(model_id)),
             Family::OpenAiText => Box::new(openai::TextEncoder),
         }
     }
 
-    /// The non-streaming `InvokeModel` response body.
+    /// The non-streaming `InvokeModel` response body of a text answer.
     pub fn response_body(
         self,
         model_id: &str,
@@ -458,27 +565,48 @@ impl Family {
         stop: &StopReason,
         usage: Usage,
     ) -> Value {
+        self.response_body_blocks(
+            model_id,
+            &[AnswerBlock::Text(text.to_string())],
+            stop,
+            usage,
+        )
+    }
+
+    /// The non-streaming `InvokeModel` response body of an answer with reasoning and tool
+    /// calls, in the family's shape. Families that cannot carry a kind of block never receive
+    /// it (the request is refused first); text-only families return the joined text.
+    pub fn response_body_blocks(
+        self,
+        model_id: &str,
+        blocks: &[AnswerBlock],
+        stop: &StopReason,
+        usage: Usage,
+    ) -> Value {
+        let text = AnswerBlock::joined_text(blocks);
         match self {
-            Family::AnthropicText => anthropic::text_response(text, stop),
-            Family::AnthropicMessages => anthropic::messages_response(model_id, text, stop, usage),
-            Family::Titan => titan::response(text, stop, usage),
-            Family::Llama => llama::response(text, stop, usage),
-            Family::Mistral => mistral::text_response(text, stop),
-            Family::MistralChat => mistral::chat_response(text, stop),
-            Family::Cohere => cohere::response(text, stop),
-            Family::CohereChat => cohere::chat_response(text, stop),
-            Family::Nova => nova::response(text, stop, usage),
-            Family::OpenAiChat => openai::chat_response(model_id, text, stop, usage),
-            Family::OpenAiText => openai::text_response(text, stop),
+            Family::AnthropicText => anthropic::text_response(&text, stop),
+            Family::AnthropicMessages => {
+                anthropic_messages::response(model_id, blocks, stop, usage)
+            }
+            Family::Titan => titan::response(&text, stop, usage),
+            Family::Llama => llama::response(&text, stop, usage),
+            Family::Mistral => mistral::text_response(&text, stop),
+            Family::MistralChat => mistral::chat_response(blocks, stop),
+            Family::Cohere => cohere::response(&text, stop),
+            Family::CohereChat => cohere::chat_response(blocks, stop),
+            Family::Nova => nova::response(blocks, stop, usage),
+            Family::OpenAiChat => openai::chat_response(model_id, blocks, stop, usage),
+            Family::OpenAiText => openai::text_response(&text, stop),
         }
     }
 
     /// Reads a non-streaming `InvokeModel` response body (for `invoke`-style callers and tests).
     pub fn decode_response(self, body: &Value) -> ChunkInfo {
         match self {
-            Family::AnthropicMessages => anthropic::decode_messages_response(body),
+            Family::AnthropicMessages => anthropic_messages::decode_response(body),
             Family::Titan => titan::decode_response(body),
-            Family::Cohere => cohere::decode_response(body),
+            Family::Cohere | Family::CohereChat => cohere::decode_response(body),
             Family::Nova => nova::decode_response(body),
             Family::OpenAiChat | Family::MistralChat => openai::decode_chat_response(body),
             _ => self.decode_chunk(body),

@@ -2,14 +2,50 @@
 
 use serde_json::{json, Value};
 
-use crate::json::{opt_f32, opt_u32, required_str, str_field, u64_at};
+use crate::json::{
+    base64_bytes, opt_array, opt_f32, opt_u32, required_str, sniff_image, str_field, u64_at,
+};
 use crate::ValidationError;
-use crate::{ChunkEncoder, ChunkInfo, Prompt, Role, Sampling, StopReason, Turn, Usage};
+use crate::{
+    ChunkEncoder, ChunkInfo, Media, Part, Prompt, Role, Sampling, Source, StopReason, Turn, Usage,
+};
 
 pub(crate) fn parse_request(body: &Value) -> Result<(Prompt, Sampling), ValidationError> {
-    let prompt = required_str(body, "prompt")?;
+    let text = required_str(body, "prompt")?;
+    let mut prompt = parse_chat_template(text);
+    // Llama 3.2 vision and Llama 4 take `images: [base64, …]` beside the prompt (Bedrock's Meta
+    // Llama request parameters); they join the first user turn, in order.
+    let mut images = Vec::new();
+    for (i, img) in opt_array(body, "images")?.into_iter().flatten().enumerate() {
+        let at = format!("images.{i}");
+        let data = img.as_str().ok_or_else(|| {
+            ValidationError::new(format!(
+                "Malformed input request: #/images/{i}: expected type: String, please reformat your input and try again."
+            ))
+        })?;
+        let bytes = base64_bytes(data, &at)?;
+        let format = sniff_image(&bytes).ok_or_else(|| {
+            ValidationError::new(format!("{at}: the image is not PNG, JPEG, GIF or WebP"))
+        })?;
+        images.push(Part::Image(Media {
+            format: format.to_string(),
+            source: Source::Bytes(bytes),
+        }));
+    }
+    if !images.is_empty() {
+        match prompt.turns.iter_mut().find(|t| t.role == Role::User) {
+            Some(t) => {
+                images.append(&mut t.content);
+                t.content = images;
+            }
+            None => prompt.turns.push(Turn {
+                role: Role::User,
+                content: images,
+            }),
+        }
+    }
     Ok((
-        parse_chat_template(prompt),
+        prompt,
         Sampling {
             max_tokens: opt_u32(body, &["max_gen_len"])?,
             temperature: opt_f32(body, &["temperature"])?,
@@ -85,33 +121,53 @@ fn reason(stop: &StopReason) -> &'static str {
     }
 }
 
+/// Llama chunks: `generation`, `prompt_token_count` (the first chunk only), a running
+/// `generation_token_count`, and `stop_reason` on the last text chunk itself
+/// (tests/fixtures/invoke-stream/llama-text-llama2-13b.json), so each chunk is held back until
+/// the next piece (or the end) says whether it is the last.
 #[derive(Default)]
 pub(crate) struct Encoder {
     input_tokens: u32,
     output_tokens: u32,
-    first: bool,
+    /// The chunk held back: text, whether it is the first, its running count.
+    held: Option<(String, bool, u32)>,
+    sent_first: bool,
+}
+
+impl Encoder {
+    fn chunk(&self, (text, first, count): (String, bool, u32), stop: Option<&StopReason>) -> Value {
+        json!({"generation": text,
+               "prompt_token_count": if first { Value::from(self.input_tokens) } else { Value::Null },
+               "generation_token_count": count,
+               "stop_reason": stop.map(|s| Value::from(reason(s))).unwrap_or(Value::Null)})
+    }
 }
 
 impl ChunkEncoder for Encoder {
     fn start(&mut self, input_tokens: u32) -> Vec<Value> {
         self.input_tokens = input_tokens;
-        self.first = true;
         Vec::new()
     }
     fn delta(&mut self, text: &str, tokens: u32) -> Vec<Value> {
         self.output_tokens += tokens;
-        let prompt = if std::mem::take(&mut self.first) {
-            Value::from(self.input_tokens)
-        } else {
-            Value::Null
-        };
-        vec![json!({"generation": text, "prompt_token_count": prompt,
-                    "generation_token_count": self.output_tokens, "stop_reason": null})]
+        let first = !std::mem::replace(&mut self.sent_first, true);
+        match self
+            .held
+            .replace((text.to_string(), first, self.output_tokens))
+        {
+            Some(held) => vec![self.chunk(held, None)],
+            None => Vec::new(),
+        }
     }
     fn finish(&mut self, stop: &StopReason, usage: Usage) -> Vec<Value> {
-        vec![json!({"generation": "",
-                    "prompt_token_count": if self.first { Value::from(usage.input_tokens) } else { Value::Null },
-                    "generation_token_count": usage.output_tokens, "stop_reason": reason(stop)})]
+        let held = match self.held.take() {
+            Some((text, first, _)) => (text, first, usage.output_tokens),
+            None => {
+                self.input_tokens = usage.input_tokens;
+                (String::new(), !self.sent_first, usage.output_tokens)
+            }
+        };
+        vec![self.chunk(held, Some(stop))]
     }
 }
 

@@ -36,36 +36,52 @@ fn reason(stop: &StopReason) -> &'static str {
     }
 }
 
+/// Titan chunks: `outputText`, `index`, `totalOutputTextTokenCount`, `completionReason`,
+/// `inputTextTokenCount`. In the real streams (tests/fixtures/invoke-stream/titan-*.json) the
+/// last text chunk itself carries the completion reason and the token counts, so each chunk
+/// is held back until the next piece (or the end) says whether it is the last.
 #[derive(Default)]
 pub(crate) struct Encoder {
     input_tokens: u32,
     output_tokens: u32,
-    first: bool,
+    /// The text of the chunk held back, and whether it is the first.
+    held: Option<(String, bool)>,
+    sent_first: bool,
+}
+
+impl Encoder {
+    fn chunk(&self, text: String, first: bool, last: Option<(&StopReason, u32)>) -> Value {
+        json!({"outputText": text, "index": 0,
+               "totalOutputTextTokenCount": last.map(|(_, n)| Value::from(n)).unwrap_or(Value::Null),
+               "completionReason": last.map(|(s, _)| Value::from(reason(s))).unwrap_or(Value::Null),
+               "inputTextTokenCount": if first { Value::from(self.input_tokens) } else { Value::Null }})
+    }
 }
 
 impl ChunkEncoder for Encoder {
     fn start(&mut self, input_tokens: u32) -> Vec<Value> {
         self.input_tokens = input_tokens;
-        self.first = true;
         Vec::new()
     }
     fn delta(&mut self, text: &str, tokens: u32) -> Vec<Value> {
         self.output_tokens += tokens;
-        let input = if std::mem::take(&mut self.first) {
-            Value::from(self.input_tokens)
-        } else {
-            Value::Null
-        };
-        vec![
-            json!({"outputText": text, "index": 0, "totalOutputTextTokenCount": null,
-                    "completionReason": null, "inputTextTokenCount": input}),
-        ]
+        let first = !std::mem::replace(&mut self.sent_first, true);
+        match self.held.replace((text.to_string(), first)) {
+            Some((held, was_first)) => vec![self.chunk(held, was_first, None)],
+            None => Vec::new(),
+        }
     }
     fn finish(&mut self, stop: &StopReason, usage: Usage) -> Vec<Value> {
-        vec![json!({"outputText": "", "index": 0,
-                    "totalOutputTextTokenCount": usage.output_tokens,
-                    "completionReason": reason(stop),
-                    "inputTextTokenCount": if self.first { Value::from(usage.input_tokens) } else { Value::Null }})]
+        let (text, first) = self
+            .held
+            .take()
+            .unwrap_or_else(|| (String::new(), !self.sent_first));
+        self.input_tokens = if first {
+            usage.input_tokens
+        } else {
+            self.input_tokens
+        };
+        vec![self.chunk(text, first, Some((stop, usage.output_tokens)))]
     }
 }
 

@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use bedrock_families::{Family, StopReason, Usage, ALL_FAMILIES};
+use bedrock_families::{ChunkDecoder, Family, StopReason, Usage, ALL_FAMILIES};
 use serde_json::{json, Value};
 
 fn sample_body(f: Family) -> Value {
@@ -54,6 +54,7 @@ fn encoder_output_decodes_to_the_same_text_for_every_family() {
             ));
             let mut text = String::new();
             let mut stop_seen = None;
+            let mut decoder = ChunkDecoder::new(f);
             for c in &chunks {
                 let sniffed = if f == Family::MistralChat {
                     Family::OpenAiChat
@@ -61,11 +62,9 @@ fn encoder_output_decodes_to_the_same_text_for_every_family() {
                     f
                 };
                 assert_eq!(Family::from_chunk(c), Some(sniffed), "{f:?} sniff {c}");
-                let info = f.decode_chunk(c);
+                let info = decoder.decode(c);
                 assert!(info.recognised, "{f:?} {c}");
-                if let Some(t) = info.text {
-                    text.push_str(&t);
-                }
+                text.push_str(&info.all_text());
                 if info.stop_reason.is_some() {
                     stop_seen = info.stop_reason;
                 }
@@ -90,7 +89,7 @@ fn non_streaming_bodies_decode() {
             },
         );
         let info = f.decode_response(&body);
-        assert_eq!(info.text.as_deref(), Some("answer text"), "{f:?} {body}");
+        assert_eq!(info.all_text(), "answer text", "{f:?} {body}");
         assert!(info.stop_reason.is_some(), "{f:?}");
     }
 }
@@ -262,5 +261,492 @@ mod properties {
             let _ = Family::from_model_id(&id);
             let _ = bedrock_families::ModelId::parse(&id).provider();
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tool use and reasoning, both directions
+// ---------------------------------------------------------------------------------------------
+
+mod agents {
+    use super::*;
+    use bedrock_families::{
+        BlockEvent, BlockStart, Delta, Part, Reasoning, Role, Source, ToolChoice,
+    };
+
+    #[derive(Default, Debug)]
+    struct Answer {
+        text: String,
+        reasoning: String,
+        signature: String,
+        redacted: Vec<Vec<u8>>,
+        tools: Vec<(String, String, String)>,
+        stop: Option<String>,
+        stops: usize,
+    }
+
+    fn decode_all(f: Family, chunks: &[Value]) -> Answer {
+        let mut d = ChunkDecoder::new(f);
+        let mut a = Answer::default();
+        let mut tool_index = Vec::new();
+        for c in chunks {
+            let info = d.decode(c);
+            assert!(info.recognised, "{f:?}: {c}");
+            if let Some(t) = &info.text {
+                a.text.push_str(t);
+            }
+            for e in info.events {
+                match e {
+                    BlockEvent::Start {
+                        index,
+                        start: BlockStart::ToolUse { id, name },
+                    } => {
+                        tool_index.push(index);
+                        a.tools.push((id, name, String::new()));
+                    }
+                    BlockEvent::Start { .. } => {}
+                    BlockEvent::Delta { index, delta } => match delta {
+                        Delta::Text(t) => a.text.push_str(&t),
+                        Delta::ToolInput(s) => {
+                            let k = tool_index.iter().position(|i| *i == index).unwrap();
+                            a.tools[k].2.push_str(&s);
+                        }
+                        Delta::Reasoning(t) => a.reasoning.push_str(&t),
+                        Delta::ReasoningSignature(s) => a.signature.push_str(&s),
+                        Delta::RedactedReasoning(b) => a.redacted.push(b),
+                        Delta::Citation(_) => {}
+                    },
+                    BlockEvent::Stop { .. } => a.stops += 1,
+                }
+            }
+            if info.stop_reason.is_some() {
+                a.stop = info.stop_reason;
+            }
+        }
+        a
+    }
+
+    /// Reasoning (when the family carries it), text in pieces, then two tool calls whose input
+    /// arrives in fragments.
+    fn encode(f: Family, reasoning: bool) -> Vec<Value> {
+        let mut enc = f.encoder("us.anthropic.claude-sonnet-4-20250514-v1:0");
+        let mut out = enc.start(11);
+        let mut index = 0;
+        if reasoning {
+            out.extend(enc.block_start(index, &BlockStart::Reasoning));
+            for piece in ["Let me ", "think."] {
+                out.extend(enc.block_delta(index, &Delta::Reasoning(piece.into()), 1));
+            }
+            if f == Family::AnthropicMessages {
+                out.extend(enc.block_delta(index, &Delta::ReasoningSignature("c2ln".into()), 0));
+            }
+            out.extend(enc.block_stop(index));
+            index += 1;
+            if f == Family::AnthropicMessages {
+                out.extend(enc.block_start(index, &BlockStart::Reasoning));
+                out.extend(enc.block_delta(
+                    index,
+                    &Delta::RedactedReasoning(b"EtMFCkgI".to_vec()),
+                    0,
+                ));
+                out.extend(enc.block_stop(index));
+                index += 1;
+            }
+        }
+        out.extend(enc.block_start(index, &BlockStart::Text));
+        for piece in ["I'll check ", "the weather."] {
+            out.extend(enc.block_delta(index, &Delta::Text(piece.into()), 1));
+        }
+        out.extend(enc.block_stop(index));
+        for (k, city) in ["Paris", "Oslo"].into_iter().enumerate() {
+            index += 1;
+            let id = bedrock_families::new_tool_use_id(Some(f));
+            out.extend(enc.block_start(
+                index,
+                &BlockStart::ToolUse {
+                    id,
+                    name: format!("weather_{k}"),
+                },
+            ));
+            for frag in ["{\"ci", "ty\": \"", city, "\"}"] {
+                out.extend(enc.block_delta(index, &Delta::ToolInput(frag.into()), 1));
+            }
+            out.extend(enc.block_stop(index));
+        }
+        out.extend(enc.finish(
+            &StopReason::ToolUse,
+            Usage {
+                input_tokens: 11,
+                output_tokens: 30,
+                ..Usage::default()
+            },
+        ));
+        out
+    }
+
+    #[test]
+    fn tool_calls_round_trip_in_every_family_that_carries_them() {
+        for f in [
+            Family::AnthropicMessages,
+            Family::Nova,
+            Family::OpenAiChat,
+            Family::MistralChat,
+            Family::CohereChat,
+        ] {
+            let chunks = encode(f, false);
+            let a = decode_all(f, &chunks);
+            assert_eq!(a.text, "I'll check the weather.", "{f:?}");
+            assert_eq!(a.tools.len(), 2, "{f:?}: {chunks:#?}");
+            for (k, city) in ["Paris", "Oslo"].into_iter().enumerate() {
+                assert_eq!(a.tools[k].1, format!("weather_{k}"), "{f:?}");
+                let input: Value = serde_json::from_str(&a.tools[k].2).unwrap();
+                assert_eq!(input, json!({"city": city}), "{f:?}");
+            }
+            assert_ne!(a.tools[0].0, a.tools[1].0, "{f:?}: ids differ");
+            assert_eq!(a.stops, 3, "{f:?}: text and two tool blocks stop");
+            let stop = a.stop.unwrap();
+            assert!(
+                ["tool_use", "tool_calls", "COMPLETE"].contains(&stop.as_str()),
+                "{f:?}: {stop}"
+            );
+        }
+    }
+
+    #[test]
+    fn reasoning_round_trips_where_the_family_carries_it() {
+        for f in [Family::AnthropicMessages, Family::Nova, Family::OpenAiChat] {
+            let chunks = encode(f, true);
+            let a = decode_all(f, &chunks);
+            assert_eq!(a.reasoning, "Let me think.", "{f:?}: {chunks:#?}");
+            assert_eq!(a.text, "I'll check the weather.", "{f:?}");
+            assert_eq!(a.tools.len(), 2, "{f:?}");
+        }
+        let a = decode_all(
+            Family::AnthropicMessages,
+            &encode(Family::AnthropicMessages, true),
+        );
+        assert_eq!(a.signature, "c2ln");
+        assert_eq!(a.redacted, vec![b"EtMFCkgI".to_vec()]);
+        // gpt-oss writes its reasoning into the content, inside tags.
+        let chunks = encode(Family::OpenAiChat, true);
+        let content: String = chunks
+            .iter()
+            .filter_map(|c| c.pointer("/choices/0/delta/content")?.as_str())
+            .collect();
+        assert!(
+            content.starts_with("<reasoning>Let me think.</reasoning>I'll check"),
+            "{content}"
+        );
+    }
+
+    #[test]
+    fn anthropic_thinking_stream_shape() {
+        let chunks = encode(Family::AnthropicMessages, true);
+        let types: Vec<String> = chunks
+            .iter()
+            .map(|c| {
+                let t = c["type"].as_str().unwrap();
+                let inner = c["content_block"]["type"]
+                    .as_str()
+                    .or(c["delta"]["type"].as_str())
+                    .unwrap_or("");
+                format!("{t}/{inner}")
+            })
+            .collect();
+        assert_eq!(
+            &types[..8],
+            [
+                "message_start/",
+                "content_block_start/thinking",
+                "content_block_delta/thinking_delta",
+                "content_block_delta/thinking_delta",
+                "content_block_delta/signature_delta",
+                "content_block_stop/",
+                "content_block_start/redacted_thinking",
+                "content_block_stop/",
+            ]
+        );
+        assert_eq!(chunks[6]["content_block"]["data"], "EtMFCkgI");
+        assert_eq!(types.last().unwrap(), "message_stop/");
+    }
+
+    #[test]
+    fn anthropic_requests_carry_images_tools_and_thinking() {
+        let png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
+        let body = json!({
+            "anthropic_version": "bedrock-2023-05-31", "max_tokens": 4096,
+            "system": [{"type": "text", "text": "be brief"}],
+            "thinking": {"type": "enabled", "budget_tokens": 2048},
+            "tools": [{"name": "weather", "description": "d",
+                       "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}],
+            "tool_choice": {"type": "auto"},
+            "messages": [
+                {"role": "user", "content": [
+                    {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": png}},
+                    {"type": "text", "text": "weather here?"}]},
+                {"role": "assistant", "content": [
+                    {"type": "thinking", "thinking": "hmm", "signature": "sig"},
+                    {"type": "tool_use", "id": "toolu_1", "name": "weather", "input": {"city": "Paris"}}]},
+                {"role": "user", "content": [
+                    {"type": "tool_result", "tool_use_id": "toolu_1", "content": "sunny"}]}
+            ]
+        });
+        let (p, s) = Family::AnthropicMessages.parse_request(&body).unwrap();
+        assert_eq!(p.system.as_deref(), Some("be brief"));
+        assert_eq!(p.thinking.unwrap().budget_tokens, 2048);
+        assert_eq!(p.tools[0].name, "weather");
+        assert_eq!(p.tool_choice, ToolChoice::Auto);
+        assert_eq!(s.max_tokens, Some(4096));
+        assert!(matches!(&p.turns[0].content[0],
+            Part::Image(m) if m.format == "png"
+                && matches!(&m.source, Source::Bytes(b) if b.starts_with(b"\x89PNG"))));
+        assert!(matches!(&p.turns[1].content[0],
+            Part::Reasoning(Reasoning::Text { text, signature: Some(s) }) if text == "hmm" && s == "sig"));
+        assert!(matches!(&p.turns[1].content[1],
+            Part::ToolUse(c) if c.id == "toolu_1" && c.input == json!({"city": "Paris"})));
+        assert!(matches!(&p.turns[2].content[0],
+            Part::ToolResult(r) if r.tool_use_id == "toolu_1"
+                && r.content == vec![Part::Text("sunny".into())]));
+        let mut bad = body.clone();
+        bad["messages"][0]["content"][0]["type"] = json!("audio");
+        let e = Family::AnthropicMessages.parse_request(&bad).unwrap_err();
+        assert!(
+            e.0.contains("messages.0.content.0.type") && e.0.contains("audio"),
+            "{e}"
+        );
+        let mut bad = body.clone();
+        bad["messages"][0]["content"][0]["source"]["data"] = json!("%%%");
+        let e = Family::AnthropicMessages.parse_request(&bad).unwrap_err();
+        assert!(e.0.contains("base64"), "{e}");
+    }
+
+    #[test]
+    fn nova_requests_carry_images_tools_and_reasoning() {
+        let body = json!({
+            "schemaVersion": "messages-v1",
+            "system": [{"text": "be brief"}],
+            "toolConfig": {"tools": [{"toolSpec": {"name": "weather",
+                "inputSchema": {"json": {"type": "object"}}}}], "toolChoice": {"any": {}}},
+            "reasoningConfig": {"type": "enabled", "maxReasoningEffort": "medium"},
+            "messages": [
+                {"role": "user", "content": [
+                    {"image": {"format": "png", "source": {"bytes": "iVBORw0KGgo="}}},
+                    {"text": "weather?"}]},
+                {"role": "assistant", "content": [
+                    {"toolUse": {"toolUseId": "t1", "name": "weather", "input": {"city": "Oslo"}}}]},
+                {"role": "user", "content": [
+                    {"toolResult": {"toolUseId": "t1", "content": [{"json": {"temp": 3}}], "status": "error"}}]}
+            ],
+            "inferenceConfig": {"max_new_tokens": 300}
+        });
+        let (p, s) = Family::Nova.parse_request(&body).unwrap();
+        assert_eq!(p.system.as_deref(), Some("be brief"));
+        assert_eq!(p.tool_choice, ToolChoice::Any);
+        assert_eq!(p.thinking.unwrap().budget_tokens, 4096);
+        assert_eq!(s.max_tokens, Some(300));
+        assert!(matches!(&p.turns[0].content[0], Part::Image(m) if m.format == "png"));
+        assert!(matches!(&p.turns[2].content[0],
+            Part::ToolResult(r) if r.is_error && r.content == vec![Part::Json(json!({"temp": 3}))]));
+        let mut bad = body.clone();
+        bad["messages"][0]["content"][0] = json!({"picture": {}});
+        let e = Family::Nova.parse_request(&bad).unwrap_err();
+        assert!(e.0.contains("extraneous key [picture]"), "{e}");
+    }
+
+    #[test]
+    fn openai_and_mistral_chat_requests_carry_tools_history_and_reasoning() {
+        let body = json!({
+            "messages": [
+                {"role": "system", "content": "be brief"},
+                {"role": "user", "content": [
+                    {"type": "text", "text": "weather?"},
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}]},
+                {"role": "assistant", "content": null, "tool_calls": [
+                    {"id": "call_1", "type": "function",
+                     "function": {"name": "weather", "arguments": "{\"city\":\"Rome\"}"}}]},
+                {"role": "tool", "tool_call_id": "call_1", "content": "hot"},
+                {"role": "user", "content": "thanks; and tomorrow?"}
+            ],
+            "tools": [{"type": "function", "function": {"name": "weather",
+                       "parameters": {"type": "object"}}}],
+            "tool_choice": {"type": "function", "function": {"name": "weather"}},
+            "reasoning_effort": "high",
+            "response_format": {"type": "json_schema", "json_schema": {"name": "w", "schema": {"type": "object"}}},
+            "max_completion_tokens": 99
+        });
+        for f in [Family::OpenAiChat, Family::MistralChat] {
+            let (p, s) = f.parse_request(&body).unwrap();
+            assert_eq!(p.system.as_deref(), Some("be brief"));
+            assert_eq!(
+                p.turns.len(),
+                3,
+                "{f:?}: user, assistant, user (results + text)"
+            );
+            assert_eq!(p.turns[1].role, Role::Assistant);
+            assert!(matches!(&p.turns[0].content[1], Part::Image(m) if m.format == "png"));
+            assert!(matches!(&p.turns[1].content[0],
+                Part::ToolUse(c) if c.id == "call_1" && c.input == json!({"city": "Rome"})));
+            assert!(matches!(&p.turns[2].content[0],
+                Part::ToolResult(r) if r.tool_use_id == "call_1"));
+            assert_eq!(
+                p.turns[2].content[1],
+                Part::Text("thanks; and tomorrow?".into())
+            );
+            assert_eq!(p.tool_choice, ToolChoice::Tool("weather".into()));
+            assert_eq!(p.thinking.unwrap().budget_tokens, 16_384);
+            assert_eq!(p.output_schema, Some(json!({"type": "object"})));
+            assert_eq!(s.max_tokens, Some(99));
+        }
+        let mut bad = body.clone();
+        bad["messages"][1]["content"][1]["image_url"]["url"] = json!("https://example.com/x.png");
+        let e = Family::OpenAiChat.parse_request(&bad).unwrap_err();
+        assert!(e.0.contains("data URLs"), "{e}");
+        let mut bad = body;
+        bad["n"] = json!(2);
+        assert!(Family::OpenAiChat
+            .parse_request(&bad)
+            .unwrap_err()
+            .0
+            .contains('n'));
+    }
+
+    #[test]
+    fn cohere_and_llama_requests_carry_tools_and_images() {
+        let body = json!({
+            "message": "",
+            "preamble": "be brief",
+            "chat_history": [{"role": "USER", "message": "weather in Rome?"},
+                             {"role": "CHATBOT", "message": "checking"}],
+            "tools": [{"name": "weather", "description": "d",
+                       "parameter_definitions": {"city": {"type": "str", "required": true}}}],
+            "tool_results": [{"call": {"name": "weather", "parameters": {"city": "Rome"}},
+                              "outputs": [{"temp": 30}]}]
+        });
+        let (p, _) = Family::CohereChat.parse_request(&body).unwrap();
+        assert_eq!(
+            p.tools[0].input_schema["properties"]["city"]["type"],
+            "string"
+        );
+        assert_eq!(p.tools[0].input_schema["required"], json!(["city"]));
+        let calls = &p.turns[2];
+        assert!(matches!(&calls.content[0],
+            Part::ToolUse(c) if c.name == "weather" && c.input == json!({"city": "Rome"})));
+        let id = match &calls.content[0] {
+            Part::ToolUse(c) => c.id.clone(),
+            _ => unreachable!(),
+        };
+        assert!(matches!(&p.turns[3].content[0],
+            Part::ToolResult(r) if r.tool_use_id == id
+                && r.content == vec![Part::Json(json!({"temp": 30}))]));
+
+        let png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
+        let body = json!({"prompt": "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n<|image|>What is this?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
+                          "images": [png], "max_gen_len": 50});
+        let (p, _) = Family::Llama.parse_request(&body).unwrap();
+        assert!(matches!(&p.turns[0].content[0], Part::Image(m) if m.format == "png"));
+        let e = Family::Llama
+            .parse_request(&json!({"prompt": "x", "images": ["aGVsbG8="]}))
+            .unwrap_err();
+        assert!(e.0.contains("images.0"), "{e}");
+    }
+
+    #[test]
+    fn metrics_join_the_last_chunk_with_nova_cache_counts() {
+        let m = bedrock_families::InvocationMetrics {
+            input_token_count: 3,
+            output_token_count: 4,
+            invocation_latency: 50,
+            first_byte_latency: 10,
+        };
+        let usage = Usage {
+            input_tokens: 3,
+            output_tokens: 4,
+            cache_read_input_tokens: 7,
+            cache_write_input_tokens: 0,
+        };
+        let enc = Family::Nova.encoder("amazon.nova-micro-v1:0");
+        let mut chunks = vec![json!({"metadata": {}})];
+        bedrock_families::attach_invocation_metrics(enc.as_ref(), &mut chunks, &m, usage);
+        assert_eq!(
+            chunks[0]["amazon-bedrock-invocationMetrics"],
+            json!({"inputTokenCount": 3, "outputTokenCount": 4, "invocationLatency": 50,
+                   "firstByteLatency": 10, "cacheReadInputTokenCount": 7,
+                   "cacheWriteInputTokenCount": 0})
+        );
+        let enc = Family::Llama.encoder("meta.llama3-8b-instruct-v1:0");
+        let mut none = Vec::new();
+        bedrock_families::attach_invocation_metrics(enc.as_ref(), &mut none, &m, usage);
+        assert_eq!(none.len(), 1);
+        assert!(none[0]["amazon-bedrock-invocationMetrics"]
+            .get("cacheReadInputTokenCount")
+            .is_none());
+    }
+}
+
+#[test]
+fn whole_answers_with_tools_and_reasoning_decode_back() {
+    use bedrock_families::{AnswerBlock, BlockEvent, BlockStart, Delta, ToolCall};
+    let blocks = [
+        AnswerBlock::Reasoning {
+            text: "mull".into(),
+            signature: Some("c2ln".into()),
+        },
+        AnswerBlock::Text("Checking.".into()),
+        AnswerBlock::ToolUse(ToolCall {
+            id: "call_7".into(),
+            name: "weather".into(),
+            input: json!({"city": "Lima"}),
+        }),
+    ];
+    for f in [
+        Family::AnthropicMessages,
+        Family::Nova,
+        Family::OpenAiChat,
+        Family::MistralChat,
+        Family::CohereChat,
+    ] {
+        let body = f.response_body_blocks("m", &blocks, &StopReason::ToolUse, Usage::default());
+        let info = f.decode_response(&body);
+        assert_eq!(info.all_text(), "Checking.", "{f:?} {body}");
+        let name = info.events.iter().find_map(|e| match e {
+            BlockEvent::Start {
+                start: BlockStart::ToolUse { name, .. },
+                ..
+            } => Some(name.clone()),
+            _ => None,
+        });
+        assert_eq!(name.as_deref(), Some("weather"), "{f:?} {body}");
+        let input: String = info
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                BlockEvent::Delta {
+                    delta: Delta::ToolInput(s),
+                    ..
+                } => Some(s.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            serde_json::from_str::<Value>(&input).unwrap(),
+            json!({"city": "Lima"}),
+            "{f:?}"
+        );
+        let reasoning: String = info
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                BlockEvent::Delta {
+                    delta: Delta::Reasoning(s),
+                    ..
+                } => Some(s.as_str()),
+                _ => None,
+            })
+            .collect();
+        let carries_reasoning = matches!(
+            f,
+            Family::AnthropicMessages | Family::Nova | Family::OpenAiChat
+        );
+        assert_eq!(reasoning == "mull", carries_reasoning, "{f:?} {body}");
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 
 use base64::Engine as _;
-use bedrock_families::{BlockEvent, BlockStart, Delta, Family};
+use bedrock_families::{BlockEvent, BlockStart, ChunkDecoder, Delta, Family};
 use serde_json::Value;
 
 use crate::format::{OutEvent, Summary};
@@ -33,11 +33,12 @@ fn out_event(e: BlockEvent) -> Option<OutEvent> {
     })
 }
 
-/// Decodes one `chunk` payload: the family's content and metadata, or the raw JSON when the
-/// shape is unknown.
+/// Decodes one `chunk` payload with the stream's decoder (which keeps the family's per-stream
+/// state: block numbering, tool-call indexes): the content and metadata, or the raw JSON when
+/// the shape is unknown.
 pub(crate) fn decode_invoke_chunk(
     bytes: &[u8],
-    family: &mut Option<Family>,
+    decoder: &mut Option<ChunkDecoder>,
     summary: &mut Summary,
     out: &mut VecDeque<OutEvent>,
 ) {
@@ -50,14 +51,14 @@ pub(crate) fn decode_invoke_chunk(
             return;
         }
     };
-    if family.is_none() {
-        *family = Family::from_chunk(&value);
+    if decoder.is_none() {
+        *decoder = Family::from_chunk(&value).map(ChunkDecoder::new);
     }
-    let Some(f) = *family else {
+    let Some(d) = decoder.as_mut() else {
         out.push_back(OutEvent::Raw(value));
         return;
     };
-    let info = f.decode_chunk(&value);
+    let info = d.decode(&value);
     if let Some(reason) = info.stop_reason {
         summary.stop_reason = Some(reason);
     }
@@ -110,7 +111,7 @@ mod tests {
         let mut out = VecDeque::new();
         decode_invoke_chunk(br#"{"weird": 1}"#, &mut family, &mut summary, &mut out);
         assert_eq!(out.pop_front(), Some(OutEvent::Raw(json!({"weird": 1}))));
-        assert_eq!(family, None);
+        assert!(family.is_none());
         decode_invoke_chunk(
             br#"{"generation": "hi", "stop_reason": null}"#,
             &mut family,
@@ -124,7 +125,10 @@ mod tests {
                 text: "hi".into()
             })
         );
-        assert_eq!(family, Some(Family::Llama));
+        assert_eq!(
+            family.as_ref().map(ChunkDecoder::family),
+            Some(Family::Llama)
+        );
         decode_invoke_chunk(b"not json", &mut family, &mut summary, &mut out);
         assert_eq!(
             out.pop_front(),

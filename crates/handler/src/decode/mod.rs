@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use aws_sdk_bedrockruntime::primitives::event_stream::EventReceiver;
 use aws_sdk_bedrockruntime::types::error::{ConverseStreamOutputError, ResponseStreamError};
 use aws_sdk_bedrockruntime::types::{ConverseStreamOutput, ResponseStream};
-use bedrock_families::Family;
+use bedrock_families::{ChunkDecoder, Family};
 
 use crate::bedrock::{converse_stream_code, from_stream, invoke_stream_code};
 use crate::error::AppError;
@@ -23,8 +23,9 @@ pub(crate) use invoke::decode_invoke_chunk;
 pub(crate) enum Upstream {
     Invoke {
         rx: EventReceiver<ResponseStream, ResponseStreamError>,
-        /// The family from the request; `None` until sniffed from the first chunk.
-        family: Option<Family>,
+        /// The family's stream decoder (from the request's family); `None` until the family
+        /// is sniffed from the first chunk.
+        decoder: Option<ChunkDecoder>,
     },
     Converse {
         rx: EventReceiver<ConverseStreamOutput, ConverseStreamOutputError>,
@@ -36,7 +37,10 @@ impl Upstream {
         rx: EventReceiver<ResponseStream, ResponseStreamError>,
         family: Option<Family>,
     ) -> Self {
-        Upstream::Invoke { rx, family }
+        Upstream::Invoke {
+            rx,
+            decoder: family.map(ChunkDecoder::new),
+        }
     }
 
     pub(crate) fn converse(
@@ -53,10 +57,10 @@ impl Upstream {
         out: &mut VecDeque<OutEvent>,
     ) -> Result<bool, AppError> {
         match self {
-            Upstream::Invoke { rx, family } => match rx.recv().await {
+            Upstream::Invoke { rx, decoder } => match rx.recv().await {
                 Ok(Some(ResponseStream::Chunk(part))) => {
                     let bytes = part.bytes().map(|b| b.as_ref()).unwrap_or_default();
-                    decode_invoke_chunk(bytes, family, summary, out);
+                    decode_invoke_chunk(bytes, decoder, summary, out);
                     Ok(false)
                 }
                 Ok(Some(_)) => Ok(false),
