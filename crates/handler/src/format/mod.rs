@@ -87,6 +87,11 @@ pub struct Summary {
     /// Converse `trace` (guardrail assessments, prompt router).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trace: Option<Value>,
+    /// Converse `performanceConfig` and `serviceTier` as Bedrock reported them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub performance_config: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_tier: Option<Value>,
 }
 
 /// What the handler tells the client, whatever the format. Content events carry the index of
