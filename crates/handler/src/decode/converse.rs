@@ -164,7 +164,7 @@ pub(super) fn decode_event(
             summary.additional_model_response_fields = s
                 .additional_model_response_fields
                 .as_ref()
-                .map(from_document);
+                .map(|d| Box::new(from_document(d)));
         }
         ConverseStreamOutput::Metadata(m) => {
             if let Some(u) = &m.usage {
@@ -173,9 +173,15 @@ pub(super) fn decode_event(
             if let Some(metrics) = &m.metrics {
                 summary.bedrock_latency_ms = u64::try_from(metrics.latency_ms).ok();
             }
-            summary.trace = m.trace.as_ref().map(trace::stream_trace);
-            summary.performance_config = m.performance_config.as_ref().map(performance_config_json);
-            summary.service_tier = m.service_tier.as_ref().map(service_tier_json);
+            summary.trace = m.trace.as_ref().map(|t| Box::new(trace::stream_trace(t)));
+            summary.performance_config = m
+                .performance_config
+                .as_ref()
+                .map(|p| Box::new(performance_config_json(p)));
+            summary.service_tier = m
+                .service_tier
+                .as_ref()
+                .map(|t| Box::new(service_tier_json(t)));
         }
         _ => {
             tracing::warn!("ConverseStream sent an event this SDK version does not know");
@@ -214,10 +220,19 @@ pub(crate) fn converse_response(out: &ConverseOutput, total_ms: u64) -> (Value, 
         additional_model_response_fields: out
             .additional_model_response_fields
             .as_ref()
-            .map(from_document),
-        trace: out.trace.as_ref().map(trace::converse_trace),
-        performance_config: out.performance_config.as_ref().map(performance_config_json),
-        service_tier: out.service_tier.as_ref().map(service_tier_json),
+            .map(|d| Box::new(from_document(d))),
+        trace: out
+            .trace
+            .as_ref()
+            .map(|t| Box::new(trace::converse_trace(t))),
+        performance_config: out
+            .performance_config
+            .as_ref()
+            .map(|p| Box::new(performance_config_json(p))),
+        service_tier: out
+            .service_tier
+            .as_ref()
+            .map(|t| Box::new(service_tier_json(t))),
         ..Summary::default()
     };
     if let Some(u) = &out.usage {
@@ -235,11 +250,14 @@ pub(crate) fn converse_response(out: &ConverseOutput, total_ms: u64) -> (Value, 
         ),
         (
             "additionalModelResponseFields",
-            summary.additional_model_response_fields.clone(),
+            summary.additional_model_response_fields.as_deref().cloned(),
         ),
-        ("trace", summary.trace.clone()),
-        ("performanceConfig", summary.performance_config.clone()),
-        ("serviceTier", summary.service_tier.clone()),
+        ("trace", summary.trace.as_deref().cloned()),
+        (
+            "performanceConfig",
+            summary.performance_config.as_deref().cloned(),
+        ),
+        ("serviceTier", summary.service_tier.as_deref().cloned()),
     ]);
     (body, summary)
 }
@@ -495,19 +513,25 @@ mod tests {
         assert!(events.is_empty());
         assert_eq!(s.stop_reason.as_deref(), Some("tool_use"));
         assert_eq!(
-            s.additional_model_response_fields,
-            Some(json!({"stop_sequence": null}))
+            s.additional_model_response_fields.as_deref(),
+            Some(&json!({"stop_sequence": null}))
         );
         assert_eq!((s.input_tokens, s.output_tokens), (Some(11), Some(264)));
         assert_eq!(s.cache_read_input_tokens, Some(0));
         assert_eq!(s.cache_write_input_tokens, Some(1028));
         assert_eq!(s.bedrock_latency_ms, Some(8844));
         assert_eq!(
-            s.trace,
-            Some(json!({"promptRouter": {"invokedModelId": "m"}}))
+            s.trace.as_deref(),
+            Some(&json!({"promptRouter": {"invokedModelId": "m"}}))
         );
-        assert_eq!(s.performance_config, Some(json!({"latency": "optimized"})));
-        assert_eq!(s.service_tier, Some(json!({"type": "priority"})));
+        assert_eq!(
+            s.performance_config.as_deref(),
+            Some(&json!({"latency": "optimized"}))
+        );
+        assert_eq!(
+            s.service_tier.as_deref(),
+            Some(&json!({"type": "priority"}))
+        );
         let done = serde_json::to_value(&s).unwrap();
         assert_eq!(done["trace"]["promptRouter"]["invokedModelId"], "m");
         assert_eq!(done["cache_write_input_tokens"], 1028);
