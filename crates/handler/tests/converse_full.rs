@@ -579,6 +579,11 @@ async fn a_stream_with_citations_server_tools_and_a_guardrail_trace() {
     assert_eq!(done["trace"], trace);
     assert_eq!(done["performance_config"], json!({"latency": "standard"}));
     assert_eq!(done["service_tier"], json!({"type": "flex"}));
+
+    // The text format: the answer only, not the server tool's result.
+    let (status, text, _, _) = post(&format!("{url}/converse"), body("m"), None).await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(text, "Paris");
 }
 
 // ---------------------------------------------------------------------------------------------

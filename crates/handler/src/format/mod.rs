@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::error::AppError;
 
+pub(crate) use text::ConverseText;
 pub use text::TEXT_ERROR_MARKER;
 
 /// The formats a client can ask for by `?format=` or `Accept`.
