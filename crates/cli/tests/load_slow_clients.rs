@@ -74,7 +74,7 @@ fn rss_kib(pid: u32) -> u64 {
 
 /// A good signed request on a fresh connection: time to the first byte of the answer.
 async fn good_request_ttfb(host: &str) -> Duration {
-    let body = br#"{"modelParams":{"prompt":"Explain serverless to a 5th grader.","max_tokens_to_sample":20}}"#;
+    let body = br#"{"bedrockParams":{"modelId":"anthropic.claude-v2"},"modelParams":{"prompt":"Explain serverless to a 5th grader.","max_tokens_to_sample":20}}"#;
     let head = signed_head(host, body, SECRET, true);
     let mut s = TcpStream::connect(host).await.unwrap();
     let started = Instant::now();
@@ -251,7 +251,9 @@ async fn a_good_request_is_served_while_slow_clients_and_uploads_are_held() {
     let after_ttfb = ttfb_median(&host, 5).await;
 
     println!("== serve under slow clients (debug build, scripted engine, loopback)");
-    println!("connections opened: {IDLE} idle + {TRICKLE} trickling + {UPLOADS} uploads in {opened:?}");
+    println!(
+        "connections opened: {IDLE} idle + {TRICKLE} trickling + {UPLOADS} uploads in {opened:?}"
+    );
     println!("good request first byte: idle {idle_ttfb:?}, under load median {loaded_ttfb:?} (worst of 3 medians {worst_ttfb:?}), after {after_ttfb:?}");
     println!(
         "serve RSS: idle {} MiB, peak under load {} MiB, after {} MiB",
@@ -268,5 +270,8 @@ async fn a_good_request_is_served_while_slow_clients_and_uploads_are_held() {
     assert_eq!(idle_closed, IDLE);
     assert_eq!(trickle_cut, TRICKLE);
     assert_eq!(statuses.values().sum::<usize>(), UPLOADS);
-    assert!(statuses.keys().all(|s| *s == 403 || *s == 503), "{statuses:?}");
+    assert!(
+        statuses.keys().all(|s| *s == 403 || *s == 503),
+        "{statuses:?}"
+    );
 }

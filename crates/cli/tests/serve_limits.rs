@@ -118,7 +118,9 @@ async fn slow_and_idle_clients_are_cut_off() {
         .unwrap();
     // HTTP/2 preface, then nothing.
     let mut h2 = TcpStream::connect(&a).await.unwrap();
-    h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await.unwrap();
+    h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .unwrap();
 
     let (_, closed) = read_until_closed(&mut idle, Duration::from_secs(6)).await;
     let closed = closed.expect("an idle connection was kept past the header timeout");
@@ -126,11 +128,19 @@ async fn slow_and_idle_clients_are_cut_off() {
 
     let (response, closed) = read_until_closed(&mut slow_body, Duration::from_secs(6)).await;
     assert!(closed.is_some(), "a stalled body was kept");
-    assert_eq!(status_of(&response), 408, "{}", String::from_utf8_lossy(&response));
+    assert_eq!(
+        status_of(&response),
+        408,
+        "{}",
+        String::from_utf8_lossy(&response)
+    );
     assert_eq!(json_body(&response)["error"]["type"], "request_timeout");
 
     let (_, closed) = read_until_closed(&mut h2, Duration::from_secs(6)).await;
-    assert!(closed.is_some(), "an HTTP/2 connection without settings was kept");
+    assert!(
+        closed.is_some(),
+        "an HTTP/2 connection without settings was kept"
+    );
 
     let cut = tokio::time::timeout(Duration::from_secs(10), trickler)
         .await
@@ -140,7 +150,9 @@ async fn slow_and_idle_clients_are_cut_off() {
 
     // A keep-alive connection left idle after a request is closed too.
     let mut ka = TcpStream::connect(&a).await.unwrap();
-    ka.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+    ka.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
     let (response, closed) = read_until_closed(&mut ka, Duration::from_secs(6)).await;
     assert!(String::from_utf8_lossy(&response).starts_with("HTTP/1.1 200"));
     assert!(closed.is_some(), "an idle keep-alive connection was kept");
@@ -170,7 +182,12 @@ async fn one_connection_past_the_cap_gets_503() {
     let mut extra = TcpStream::connect(&a).await.unwrap();
     let (response, closed) = read_until_closed(&mut extra, Duration::from_secs(5)).await;
     assert!(closed.is_some());
-    assert_eq!(status_of(&response), 503, "{}", String::from_utf8_lossy(&response));
+    assert_eq!(
+        status_of(&response),
+        503,
+        "{}",
+        String::from_utf8_lossy(&response)
+    );
     assert_eq!(json_body(&response)["error"]["type"], "server_busy");
     assert!(String::from_utf8_lossy(&response).contains("retry-after: 1"));
 
@@ -182,7 +199,12 @@ async fn one_connection_past_the_cap_gets_503() {
         .await
         .unwrap();
     let (response, _) = read_until_closed(&mut ok, Duration::from_secs(5)).await;
-    assert_eq!(status_of(&response), 200, "{}", String::from_utf8_lossy(&response));
+    assert_eq!(
+        status_of(&response),
+        200,
+        "{}",
+        String::from_utf8_lossy(&response)
+    );
 }
 
 /// Headers as the AWS SDK for Rust signs a POST of `body` to `url`.
@@ -234,7 +256,9 @@ async fn unauthenticated_bytes_are_bounded_and_a_declared_hash_is_checked_first(
 
     // Two known-key uploads whose signature needs the whole body hold the whole budget…
     let head = |headers: &str, len: usize| {
-        format!("POST /?format=ndjson HTTP/1.1\r\nhost: {a}\r\n{headers}content-length: {len}\r\n\r\n")
+        format!(
+            "POST /?format=ndjson HTTP/1.1\r\nhost: {a}\r\n{headers}content-length: {len}\r\n\r\n"
+        )
     };
     let mut holders = Vec::new();
     for _ in 0..2 {
@@ -254,7 +278,12 @@ async fn unauthenticated_bytes_are_bounded_and_a_declared_hash_is_checked_first(
         .unwrap();
     let (response, closed) = read_until_closed(&mut third, Duration::from_secs(5)).await;
     assert!(closed.is_some());
-    assert_eq!(status_of(&response), 503, "{}", String::from_utf8_lossy(&response));
+    assert_eq!(
+        status_of(&response),
+        503,
+        "{}",
+        String::from_utf8_lossy(&response)
+    );
     assert_eq!(json_body(&response)["error"]["type"], "server_busy");
 
     // A signature over x-amz-content-sha256 is checked before the body: a bad one is refused
@@ -265,10 +294,15 @@ async fn unauthenticated_bytes_are_bounded_and_a_declared_hash_is_checked_first(
         .unwrap();
     let (response, closed) = read_until_closed(&mut bad, Duration::from_secs(5)).await;
     assert!(closed.is_some());
-    assert_eq!(status_of(&response), 403, "{}", String::from_utf8_lossy(&response));
+    assert_eq!(
+        status_of(&response),
+        403,
+        "{}",
+        String::from_utf8_lossy(&response)
+    );
 
     // …and a good one is served while the budget is full (it is authenticated).
-    let body = br#"{"modelParams":{"prompt":"hi","max_tokens_to_sample":10}}"#;
+    let body = br#"{"bedrockParams":{"modelId":"anthropic.claude-v2"},"modelParams":{"prompt":"hi","max_tokens_to_sample":10}}"#;
     let mut good = TcpStream::connect(&a).await.unwrap();
     good.write_all(
         head(&signed(&url, body, SECRET, true), body.len())
@@ -310,13 +344,22 @@ async fn unauthenticated_bytes_are_bounded_and_a_declared_hash_is_checked_first(
     }
     let mut again = TcpStream::connect(&a).await.unwrap();
     again
-        .write_all(head(&signed(&url, &big, SECRET, false), big.len()).replace("\r\n\r\n", "\r\nconnection: close\r\n\r\n").as_bytes())
+        .write_all(
+            head(&signed(&url, &big, SECRET, false), big.len())
+                .replace("\r\n\r\n", "\r\nconnection: close\r\n\r\n")
+                .as_bytes(),
+        )
         .await
         .unwrap();
     again.write_all(&big).await.unwrap();
     let (response, _) = read_until_closed(&mut again, Duration::from_secs(20)).await;
     // Authenticated, then refused by the handler for what the body says (spaces: no JSON).
-    assert_eq!(status_of(&response), 400, "{}", String::from_utf8_lossy(&response));
+    assert_eq!(
+        status_of(&response),
+        400,
+        "{}",
+        String::from_utf8_lossy(&response)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -329,24 +372,23 @@ async fn a_client_that_stops_reading_is_dropped_and_its_stream_freed() {
     // HTTP/2 with a 16-byte stream window: the client reads nothing, so the window never
     // opens again and the server cannot send more than 16 bytes.
     let tcp = TcpStream::connect(&a).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http2::Builder::new(
-        hyper_util::rt::TokioExecutor::new(),
-    )
-    .initial_stream_window_size(16)
-    .handshake::<_, String>(hyper_util::rt::TokioIo::new(tcp))
-    .await
-    .unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+            .initial_stream_window_size(16)
+            .handshake::<_, String>(hyper_util::rt::TokioIo::new(tcp))
+            .await
+            .unwrap();
     let conn_task = tokio::spawn(conn);
     let request = http::Request::post(format!("http://{a}/?format=ndjson"))
         .header("content-type", "application/json")
-        .body(r#"{"modelParams":{"prompt":"Explain serverless to a 5th grader.","max_tokens_to_sample":300}}"#.to_string())
+        .body(r#"{"bedrockParams":{"modelId":"anthropic.claude-v2"},"modelParams":{"prompt":"Explain serverless to a 5th grader.","max_tokens_to_sample":300}}"#.to_string())
         .unwrap();
     let started = Instant::now();
     let response = tokio::time::timeout(Duration::from_secs(20), sender.send_request(request))
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(response.status(), 200);
+    assert_eq!(response.status(), 200, "{:?}", response.headers());
     // Holding the response without reading it.
     let _unread = response;
 
@@ -354,7 +396,7 @@ async fn a_client_that_stops_reading_is_dropped_and_its_stream_freed() {
     let client = reqwest::Client::new();
     let busy = client
         .post(format!("{}/", server.url))
-        .body(r#"{"modelParams":{"prompt":"hi","max_tokens_to_sample":5}}"#)
+        .body(r#"{"bedrockParams":{"modelId":"anthropic.claude-v2"},"modelParams":{"prompt":"hi","max_tokens_to_sample":5}}"#)
         .send()
         .await
         .unwrap();
@@ -367,7 +409,7 @@ async fn a_client_that_stops_reading_is_dropped_and_its_stream_freed() {
     while Instant::now() < deadline {
         let r = client
             .post(format!("{}/", server.url))
-            .body(r#"{"modelParams":{"prompt":"hi","max_tokens_to_sample":1}}"#)
+            .body(r#"{"bedrockParams":{"modelId":"anthropic.claude-v2"},"modelParams":{"prompt":"hi","max_tokens_to_sample":1}}"#)
             .send()
             .await
             .unwrap();

@@ -329,8 +329,8 @@ fn rust_signed(url: &str, body: &[u8], content_sha: bool) -> Vec<(String, String
         .unwrap()
         .into();
     let base = [("content-type", "application/json")];
-    let req = SignableRequest::new("POST", url, base.iter().copied(), SignableBody::Bytes(body))
-        .unwrap();
+    let req =
+        SignableRequest::new("POST", url, base.iter().copied(), SignableBody::Bytes(body)).unwrap();
     let (instructions, _) = sign(req, &params).unwrap().into_parts();
     let mut out: Vec<(String, String)> = base
         .iter()

@@ -99,7 +99,11 @@ mod tests {
             assert!(!is_model_id(id), "{id:?}");
             let e = check(id).unwrap_err();
             assert_eq!(e.kind.status(), 400);
-            assert!(e.message.contains("is not a Bedrock model id"), "{}", e.message);
+            assert!(
+                e.message.contains("is not a Bedrock model id"),
+                "{}",
+                e.message
+            );
         }
         assert!(!is_model_id(&"a".repeat(2049)));
     }

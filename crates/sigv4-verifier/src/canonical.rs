@@ -60,7 +60,11 @@ pub fn canonical_path(raw: &str) -> Result<String, ShapeError> {
     // trailing slash), `.` or `..`.
     let inner = &raw[1..];
     let inner = inner.strip_suffix('/').unwrap_or(inner);
-    if !inner.is_empty() && inner.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
+    if !inner.is_empty()
+        && inner
+            .split('/')
+            .any(|s| s.is_empty() || s == "." || s == "..")
+    {
         return Err(ShapeError::PathNotNormalised);
     }
     if raw == "//" {

@@ -23,7 +23,10 @@ pub(crate) async fn parse(text: &str) -> anyhow::Result<Vec<ProfileKey>> {
     // a key the operator meant to accept must not vanish quietly.
     for line in text.lines() {
         let line = line.trim();
-        if let Some(name) = line.strip_prefix("[profile ").and_then(|l| l.strip_suffix(']')) {
+        if let Some(name) = line
+            .strip_prefix("[profile ")
+            .and_then(|l| l.strip_suffix(']'))
+        {
             bail!(
                 "section [profile {}] would be ignored: in a credentials file the AWS SDKs read sections without the `profile ` prefix; write [{}]",
                 name.trim(),

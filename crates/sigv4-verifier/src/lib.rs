@@ -344,7 +344,8 @@ fn is_presigned(query: Option<&str>) -> bool {
 pub fn parse_amz_date(s: &str) -> Option<SystemTime> {
     use time::format_description::BorrowedFormatItem;
     let format: Vec<BorrowedFormatItem<'_>> =
-        time::format_description::parse_borrowed::<1>("[year][month][day]T[hour][minute][second]Z").ok()?;
+        time::format_description::parse_borrowed::<1>("[year][month][day]T[hour][minute][second]Z")
+            .ok()?;
     if s.len() != 16 {
         return None;
     }
@@ -645,7 +646,8 @@ impl Verifier {
         };
 
         // The canonical request's head.
-        let path = canonical_path(parts.uri.path()).map_err(|e| Rejection::bad_request(e.to_string()))?;
+        let path =
+            canonical_path(parts.uri.path()).map_err(|e| Rejection::bad_request(e.to_string()))?;
         let method_and_path = format!("{}\n{path}\n", parts.method.as_str());
         let raw_query = parts.uri.query();
         let mut queries: Vec<String> = Vec::with_capacity(2);
@@ -659,7 +661,10 @@ impl Verifier {
             }
         }
 
-        let host_fallback = parts.uri.authority().map(|a| a.as_str().as_bytes().to_vec());
+        let host_fallback = parts
+            .uri
+            .authority()
+            .map(|a| a.as_str().as_bytes().to_vec());
         let mut headers_block = Vec::with_capacity(256);
         for name in &signed {
             headers_block.extend_from_slice(name.as_bytes());
@@ -700,10 +705,7 @@ impl Verifier {
             access_key_id: access_key_id.to_string(),
             profile: key.profile.clone(),
             amz_date: amz_date.to_string(),
-            scope: format!(
-                "{scope_date}/{}/{}/aws4_request",
-                self.region, self.service
-            ),
+            scope: format!("{scope_date}/{}/{}/aws4_request", self.region, self.service),
             signature,
             signing_key,
             method_and_path,

@@ -216,9 +216,11 @@ fn aws_test_suite_vectors_pass() {
     assert!(r.contains("x-amz-content-sha256 does not match"), "{r}");
     // get-vanilla-with-session-token
     let token = "6e86291e8372ff2a2260956d9b8aae1d763fbf315fa00fa31553b73ebf194267";
-    let vt = Verifier::new("us-east-1")
-        .with_service("service")
-        .with_key(EX_KEY, EX_SECRET, Some(token.into()));
+    let vt = Verifier::new("us-east-1").with_service("service").with_key(
+        EX_KEY,
+        EX_SECRET,
+        Some(token.into()),
+    );
     let a = auth(
         "host;x-amz-date;x-amz-security-token",
         "07ec1639c89043aa0e3e2de82b96708f198cceab042d4a97044c66dd9f74e7f8",
@@ -231,9 +233,11 @@ fn aws_test_suite_vectors_pass() {
     // The same request against a key without that token, or with another, fails.
     let r = reason(v.verify_at(&p, b"", now));
     assert!(r.contains("has none in the credentials file"), "{r}");
-    let other = Verifier::new("us-east-1")
-        .with_service("service")
-        .with_key(EX_KEY, EX_SECRET, Some("another".into()));
+    let other = Verifier::new("us-east-1").with_service("service").with_key(
+        EX_KEY,
+        EX_SECRET,
+        Some("another".into()),
+    );
     let r = reason(other.verify_at(&p, b"", now));
     assert!(r.contains("is not the session token"), "{r}");
 }
@@ -350,7 +354,11 @@ fn every_403_says_the_same_and_the_log_says_why() {
         ),
         (
             v.verify_at(
-                &parts("POST", "/", &[("authorization", "AWS4-ECDSA-P256-SHA256 Credential=x")]),
+                &parts(
+                    "POST",
+                    "/",
+                    &[("authorization", "AWS4-ECDSA-P256-SHA256 Credential=x")],
+                ),
                 b"",
                 now,
             ),
@@ -421,7 +429,9 @@ fn paths_queries_and_http2_authority() {
     assert_eq!(ok.query.as_deref(), Some("format=sse&x=1%2B2&y=a%20b"));
     // A path that is not normalised is refused (400), whatever was signed.
     let mut p2 = p.clone();
-    p2.uri = "/a/../c/%E1%88%B4?format=sse&x=1%2B2&y=a+b".parse().unwrap();
+    p2.uri = "/a/../c/%E1%88%B4?format=sse&x=1%2B2&y=a+b"
+        .parse()
+        .unwrap();
     assert_eq!(v.verify_at(&p2, b"{}", now).unwrap_err().status(), 400);
     // HTTP/2: no Host header, the authority is in the URI.
     let mut p = sign_lambda(b"{}", "local-secret", "us-east-1", "lambda", now);

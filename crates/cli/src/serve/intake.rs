@@ -82,7 +82,12 @@ async fn take_in(State(intake): State<Arc<Intake>>, request: Request, next: Next
     let deadline = Instant::now() + intake.body_read_timeout;
     let Some(verifier) = &intake.verifier else {
         return match read_body(&intake, body, &parts.headers, deadline, true).await {
-            Ok((bytes, _, _permit)) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
+            Ok((bytes, _, permit)) => {
+                // In the handler's hands now: no longer held against the budget.
+                drop(permit);
+                next.run(Request::from_parts(parts, Body::from(bytes)))
+                    .await
+            }
             Err(e) => e.into_response(),
         };
     };
@@ -98,11 +103,11 @@ async fn take_in(State(intake): State<Arc<Intake>>, request: Request, next: Next
             Ok(v) => v,
             Err(r) => return reject(&parts, &r),
         };
-        let (bytes, digest, _) = match read_body(&intake, body, &parts.headers, deadline, false).await
-        {
-            Ok(read) => read,
-            Err(e) => return e.into_response(),
-        };
+        let (bytes, digest, _) =
+            match read_body(&intake, body, &parts.headers, deadline, false).await {
+                Ok(read) => read,
+                Err(e) => return e.into_response(),
+            };
         if digest != declared {
             tracing::warn!(
                 method = %parts.method, path = %parts.uri.path(),

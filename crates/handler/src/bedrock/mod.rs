@@ -78,7 +78,9 @@ pub(crate) fn prepare_model_params(
         let f = family.unwrap_or(by_id);
         f.cap_max_tokens(params, limit).map_err(capped)?;
         if f != by_id {
-            by_id.cap_present_max_tokens(params, limit).map_err(capped)?;
+            by_id
+                .cap_present_max_tokens(params, limit)
+                .map_err(capped)?;
         }
     }
     Ok(family)

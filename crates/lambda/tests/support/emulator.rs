@@ -133,10 +133,9 @@ impl Emulator {
 
     /// Hands out later events with `Lambda-Runtime-Deadline-Ms` this far ahead (default 60 s).
     pub fn set_deadline_in(&self, d: Duration) {
-        self.shared.deadline_in_ms.store(
-            u64::try_from(d.as_millis()).unwrap(),
-            Ordering::SeqCst,
-        );
+        self.shared
+            .deadline_in_ms
+            .store(u64::try_from(d.as_millis()).unwrap(), Ordering::SeqCst);
     }
 
     pub fn push(&self, event: QueuedEvent) {
