@@ -1,10 +1,5 @@
 //! `/v1/chat/completions` with tools, images, JSON answers and reasoning, end to end: handler →
 //! real SDK → local Bedrock endpoint (scripted engine).
-//!
-//! PENDING: this needs the Converse mapping of every block and of `toolConfig`
-//! (`bedrock/convert.rs`, branch `hconv`) and the local endpoint's scripted tool calls,
-//! reasoning and image acknowledgement (branch `loc`). Once both are on main, move it to
-//! `crates/handler/tests/openai_e2e.rs`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -63,8 +58,8 @@ async fn complete(url: &str, body: Value) -> Value {
 fn finish(chunks: &[Value]) -> String {
     chunks
         .iter()
-        .filter_map(|c| c["choices"][0]["finish_reason"].as_str())
-        .last()
+        .rev()
+        .find_map(|c| c["choices"][0]["finish_reason"].as_str())
         .unwrap()
         .to_string()
 }

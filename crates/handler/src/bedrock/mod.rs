@@ -37,6 +37,7 @@ pub(crate) fn resolve_model(app: &App, requested: Option<String>) -> Result<Stri
             "model id is longer than 2048 characters",
         ));
     }
+    crate::model_shape::check(&model_id)?;
     if !app.config().model_allowed(&model_id) {
         return Err(AppError::new(
             ErrorKind::ModelNotAllowed,
@@ -63,13 +64,24 @@ pub(crate) fn prepare_model_params(
         }
     }
     if let Some(limit) = app.config().max_output_tokens {
-        let f = family.ok_or_else(|| {
+        // The family comes from the id alone: a body cannot choose which field is capped. Ids
+        // that do not say (application inference profiles, provisioned, custom and imported
+        // models) are refused rather than guessed from the body.
+        let by_id = Family::from_model_id(model_id).ok_or_else(|| {
             AppError::bad_request(format!(
-                "cannot apply MAX_OUTPUT_TOKENS: the model family of `{model_id}` is unknown and the body names no known max-tokens field"
+                "MAX_OUTPUT_TOKENS is set, and the model family of `{model_id}` cannot be known from the id (application inference profile, provisioned, custom or imported model), so the cap cannot be applied: use a foundation-model or inference-profile id"
             ))
         })?;
-        f.cap_max_tokens(params, limit)
-            .map_err(|e| AppError::bad_request(format!("modelParams: {e}")))?;
+        let capped = |e: bedrock_families::ValidationError| {
+            AppError::bad_request(format!("modelParams: {e}"))
+        };
+        let f = family.unwrap_or(by_id);
+        f.cap_max_tokens(params, limit).map_err(capped)?;
+        if f != by_id {
+            by_id
+                .cap_present_max_tokens(params, limit)
+                .map_err(capped)?;
+        }
     }
     Ok(family)
 }

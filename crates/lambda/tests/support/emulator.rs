@@ -66,6 +66,8 @@ struct Shared {
     handed_out: std::sync::Mutex<Vec<(String, Instant)>>,
     polls: std::sync::Mutex<Vec<Instant>>,
     connections: AtomicUsize,
+    /// The invocation deadline handed out with each event, in ms from the `/next` answer.
+    deadline_in_ms: std::sync::atomic::AtomicU64,
     /// Every byte read from every connection, in order, to check the wire format itself.
     wire: Arc<std::sync::Mutex<Vec<u8>>>,
 }
@@ -90,6 +92,7 @@ impl Emulator {
             handed_out: std::sync::Mutex::new(Vec::new()),
             polls: std::sync::Mutex::new(Vec::new()),
             connections: AtomicUsize::new(0),
+            deadline_in_ms: std::sync::atomic::AtomicU64::new(60_000),
             wire: Arc::new(std::sync::Mutex::new(Vec::new())),
         });
         let state = shared.clone();
@@ -126,6 +129,13 @@ impl Emulator {
     /// `host:port`, as `AWS_LAMBDA_RUNTIME_API` holds it.
     pub fn runtime_api(&self) -> String {
         self.addr.to_string()
+    }
+
+    /// Hands out later events with `Lambda-Runtime-Deadline-Ms` this far ahead (default 60 s).
+    pub fn set_deadline_in(&self, d: Duration) {
+        self.shared
+            .deadline_in_ms
+            .store(u64::try_from(d.as_millis()).unwrap(), Ordering::SeqCst);
     }
 
     pub fn push(&self, event: QueuedEvent) {
@@ -300,7 +310,7 @@ async fn handle(
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap()
                 .as_millis()
-                + 60_000;
+                + u128::from(state.deadline_in_ms.load(Ordering::SeqCst));
             let mut response = Response::builder()
                 .header("lambda-runtime-aws-request-id", &event.request_id)
                 .header("lambda-runtime-deadline-ms", deadline.to_string())
