@@ -33,10 +33,10 @@ impl Paths {
         self.svg.with_file_name(name)
     }
 
-    /// The Markdown image of plot `name`, linked relative to the report.
-    fn image(&self, alt: &str, name: &str) -> String {
+    /// The Markdown image of the plot at `path`, linked relative to the report.
+    fn image(&self, alt: &str, path: &Path) -> String {
         let dir = self.out.parent().unwrap_or(Path::new("."));
-        format!("![{alt}]({})", md::link(dir, &self.plot(name)))
+        format!("![{alt}]({})", md::link(dir, path))
     }
 }
 
@@ -113,16 +113,16 @@ pub fn markdown(paths: &Paths, res: &AllResults) -> String {
         &mut s,
         &res.latency,
         m.nproc,
-        &paths.image("time to first byte, cumulative", "ttfb.svg"),
+        &paths.image("time to first byte, cumulative", &paths.svg),
     );
     serve::startup(&mut s, &res.startup);
     s.p(coldstart::markdown(&res.coldstart))
-        .p(paths.image("cold start and memory", "coldstart.svg"));
+        .p(paths.image("cold start and memory", &paths.plot("coldstart.svg")));
     s.p(gateways::markdown(&res.gateways))
-        .p(paths.image("serve vs LiteLLM", "gateways.svg"));
+        .p(paths.image("serve vs LiteLLM", &paths.plot("gateways.svg")));
     s.p(model::markdown(&res.model));
     if model::summaries(&res.model).next().is_some() {
-        s.p(paths.image("embedded model vs llama.cpp", "model.svg"));
+        s.p(paths.image("embedded model vs llama.cpp", &paths.plot("model.svg")));
     }
     sizes(&mut s, &res.sizes);
     let analysis = paths

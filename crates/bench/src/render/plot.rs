@@ -188,18 +188,22 @@ fn panel(
         .margin_right(20)
         .x_label_area_size(24)
         .y_label_area_size(250)
-        .build_cartesian_2d(0f64..hi, (0..n).into_segmented())?;
-    let labels: Vec<&str> = p.bars.iter().map(|b| b.label.as_str()).collect();
+        .build_cartesian_2d(0f64..hi, (0..n.saturating_sub(1)).into_segmented())?;
+    // Segment 0 is at the bottom: the first bar goes in the top one.
+    let labels: Vec<&str> = p.bars.iter().rev().map(|b| b.label.as_str()).collect();
     chart
         .configure_mesh()
         .disable_y_mesh()
+        .light_line_style(WHITE)
+        .label_style((FONT, 12))
         .y_labels(n)
+        .x_label_formatter(&|v| format!("{v}"))
         .y_label_formatter(&|v| match v {
             SegmentValue::CenterOf(i) => labels.get(*i).copied().unwrap_or("").to_string(),
             _ => String::new(),
         })
         .draw()?;
-    for (i, b) in p.bars.iter().enumerate() {
+    for (i, b) in p.bars.iter().rev().enumerate() {
         let at = |x: f64| (x, SegmentValue::CenterOf(i));
         if !b.median.is_finite() {
             chart.draw_series([Text::new("not measured", at(0.0), (FONT, 12))])?;
