@@ -79,6 +79,8 @@ struct Shared {
     polls: Mutex<Vec<Instant>>,
     poll_tx: mpsc::UnboundedSender<Instant>,
     connections: AtomicUsize,
+    /// The invocation deadline handed out with each event, in ms from the `/next` answer.
+    deadline_in_ms: std::sync::atomic::AtomicU64,
     /// Every byte read from every connection, in order, to check the wire format itself.
     wire: Arc<Mutex<Vec<u8>>>,
 }
@@ -112,6 +114,7 @@ impl Emulator {
             polls: Mutex::new(Vec::new()),
             poll_tx,
             connections: AtomicUsize::new(0),
+            deadline_in_ms: std::sync::atomic::AtomicU64::new(60_000),
             wire: Arc::new(Mutex::new(Vec::new())),
         });
         let state = shared.clone();
@@ -155,6 +158,12 @@ impl Emulator {
     /// `host:port`, as `AWS_LAMBDA_RUNTIME_API` holds it.
     pub fn runtime_api(&self) -> String {
         self.addr.to_string()
+    }
+
+    /// Hands out later events with `Lambda-Runtime-Deadline-Ms` this far ahead (default 60 s).
+    pub fn set_deadline_in(&self, d: Duration) {
+        let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        self.shared.deadline_in_ms.store(ms, Ordering::SeqCst);
     }
 
     pub fn push(&self, event: QueuedEvent) {
@@ -332,7 +341,7 @@ async fn handle(
                 Some(event) if event.request_id.is_empty() => reply(StatusCode::NO_CONTENT, ""),
                 Some(event) => {
                     lock(&state.handed_out).push((event.request_id.clone(), Instant::now()));
-                    next_response(event)
+                    next_response(event, state.deadline_in_ms.load(Ordering::SeqCst))
                 }
             }
         }
@@ -401,10 +410,10 @@ async fn handle(
 }
 
 /// The answer to `/next` for `event`, with the Runtime API's headers.
-fn next_response(event: QueuedEvent) -> Response<Full<Bytes>> {
+fn next_response(event: QueuedEvent, deadline_in_ms: u64) -> Response<Full<Bytes>> {
     let deadline = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() + 60_000);
+        .map_or(0, |d| d.as_millis() + u128::from(deadline_in_ms));
     let mut r = Response::new(Full::new(Bytes::from(event.body)));
     let h = r.headers_mut();
     let mut set = |k: &'static str, v: &str| {

@@ -36,7 +36,15 @@ where
     match err {
         SdkError::ServiceError(se) => {
             let e = se.err();
-            let kind = kind_of(e.code());
+            // Bedrock answers an unknown model id with a ValidationException of this text
+            // (crates/families/tests/fixtures/errors/invalid-model-identifier-*.json).
+            let kind = match (e.code(), e.message()) {
+                (
+                    Some("ValidationException"),
+                    Some("The provided model identifier is invalid."),
+                ) => ErrorKind::ModelNotFound,
+                (code, _) => kind_of(code),
+            };
             let message = e
                 .message()
                 .map(str::to_string)

@@ -2,10 +2,6 @@
 official openai Python SDK, against local-bedrock (scripted engine): a forced tool call streamed,
 a tool round trip with role "tool", an image data URL, a json_schema answer that parses and
 validates (the SDK's own `parse()` helper, with pydantic), and reasoning.
-
-PENDING: needs the Converse mapping of every block and of toolConfig (branch `hconv`) and the local
-endpoint's scripted tool calls, reasoning and image acknowledgement (branch `loc`). Once both are on
-main, rename this file to test_openai_agents.py so that pytest collects it.
 """
 
 from __future__ import annotations
