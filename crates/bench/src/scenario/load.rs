@@ -20,11 +20,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bedrock_local::{Fault, FaultKind, LocalBedrock};
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::cases::{self, Case};
-use crate::client::{self, HttpClient, Streamed};
-use crate::stats::ms;
+use super::cases::{self, Case};
+use super::{closed_loop, note};
+use crate::harness::client::{self, HttpClient, Streamed};
+use crate::stats::{ms, Dist};
 
 /// The text format's error marker (README: "Errors after the first byte").
 pub const MARKER: &str = "[bedrock-stream error] ";
@@ -79,24 +80,41 @@ impl Default for LoadConfig {
 
 /// How one stream ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Ending {
     Ok,
-    /// `"429 throttled"`, `"200+marker model_stream_error"`, …
+    /// A documented error: `"429 throttled"`, `"200+marker model_stream_error"`, …
     Documented(String),
-    Lost(String),
-    Corrupted(String),
-    Reordered(String),
-    Undocumented(String),
+    /// Anything else, by kind (`lost`, `corrupted`, `mismatched`, …), described.
+    Failed(&'static str, String),
 }
 
-/// The result of one stream.
+/// One stream as the client saw it.
 #[derive(Debug, Clone)]
-struct Record {
-    outcome: Outcome,
-    ttfb: Option<Duration>,
-    total: Duration,
-    frames: usize,
-    chunks: usize,
+pub struct Stream {
+    pub ending: Ending,
+    /// Time to the first body byte (or first content event) that counts.
+    pub first: Option<Duration>,
+    pub total: Duration,
+    /// Body frames read.
+    pub frames: usize,
+    /// Engine chunks (or content events) in the answer.
+    pub chunks: usize,
+    /// The text came in another number of pieces than the engine's chunks.
+    pub regrouped: bool,
+}
+
+impl Stream {
+    /// A stream that failed before or without an answer.
+    pub fn failed(kind: &'static str, why: String, total: Duration) -> Stream {
+        Stream {
+            ending: Ending::Failed(kind, why),
+            first: None,
+            total,
+            frames: 0,
+            chunks: 0,
+            regrouped: false,
+        }
+    }
 }
 
 /// What a load run measured.
@@ -108,18 +126,19 @@ pub struct LoadReport {
     pub ok: usize,
     /// Documented errors by `"<status> <type>"`.
     pub errors: BTreeMap<String, usize>,
-    pub lost: usize,
-    pub corrupted: usize,
-    pub reordered: usize,
-    pub undocumented: usize,
+    /// Failed streams by kind: `lost`, `corrupted`, `reordered`, `undocumented` (the seed
+    /// contract); `mismatched`, `incomplete`, `http`, `transport` (chat completions).
+    pub failures: BTreeMap<String, usize>,
+    /// Ok streams whose text came in another number of pieces than the engine's chunks.
+    pub regrouped: usize,
     pub faults_injected: usize,
     pub fault_injection_failures: usize,
     pub elapsed: Duration,
-    /// Time to first body byte of successful streams, ms.
+    /// Time to the first body byte (seed) or first content event (chat) of ok streams, ms.
     pub ttfb_ms: Vec<f64>,
-    /// Whole stream of successful streams, ms.
+    /// Whole stream of ok streams, ms.
     pub total_ms: Vec<f64>,
-    /// Engine chunks in successful streams.
+    /// Engine chunks in ok streams.
     pub chunks_ok: usize,
     /// Body frames the client read (all streams).
     pub frames: usize,
@@ -132,19 +151,33 @@ impl LoadReport {
         self.errors.values().sum()
     }
 
+    /// Failed streams of `kind`.
+    pub fn count(&self, kind: &str) -> usize {
+        self.failures.get(kind).copied().unwrap_or(0)
+    }
+
+    /// Failed streams of every kind.
+    pub fn failed(&self) -> usize {
+        self.failures.values().sum()
+    }
+
+    fn per_sec(&self, n: usize) -> f64 {
+        n as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
     /// Completed streams (ok or a documented error) per second.
     pub fn completed_per_sec(&self) -> f64 {
-        (self.ok + self.documented_errors()) as f64 / self.elapsed.as_secs_f64().max(1e-9)
+        self.per_sec(self.ok + self.documented_errors())
     }
 
-    /// Successful streams per second.
+    /// Ok streams per second.
     pub fn ok_per_sec(&self) -> f64 {
-        self.ok as f64 / self.elapsed.as_secs_f64().max(1e-9)
+        self.per_sec(self.ok)
     }
 
-    /// Engine chunks of successful streams per second.
+    /// Engine chunks of ok streams per second.
     pub fn chunks_per_sec(&self) -> f64 {
-        self.chunks_ok as f64 / self.elapsed.as_secs_f64().max(1e-9)
+        self.per_sec(self.chunks_ok)
     }
 
     /// Streams that never started because the time budget ran out.
@@ -152,58 +185,62 @@ impl LoadReport {
         self.streams.saturating_sub(self.started)
     }
 
-    /// Nothing lost, corrupted, reordered or undocumented, and every stream ran.
+    /// Nothing failed, and every stream ran.
     pub fn passed(&self) -> bool {
-        self.lost == 0
-            && self.corrupted == 0
-            && self.reordered == 0
-            && self.undocumented == 0
-            && self.not_started() == 0
+        self.failed() == 0 && self.not_started() == 0
     }
 
-    /// Documented errors beyond the injected faults (each fault fails exactly one call when the
-    /// handler does not retry).
-    pub fn unexplained_errors(&self) -> isize {
-        self.documented_errors() as isize - self.faults_injected as isize
-    }
-
+    /// A few lines for the terminal and test failures.
     pub fn summary(&self) -> String {
-        let d = |v: &[f64]| crate::stats::Dist::of(v);
-        let t = d(&self.ttfb_ms);
-        let tot = d(&self.total_ms);
-        let mut s = format!(
-            "streams {} (started {}), concurrency {}, {:.2} s\n  ok {}, documented errors {} {:?}\n  lost {}, corrupted {}, reordered {}, undocumented {}\n  faults injected {} (failed to inject {}), unexplained errors {}\n  completed {:.0} streams/s, ok {:.0} streams/s, {:.0} chunks/s, {} body frames\n  TTFB ms p50 {:.2} p99 {:.2} max {:.2}; total ms p50 {:.2} p99 {:.2} max {:.2}",
-            self.streams,
-            self.started,
-            self.concurrency,
-            self.elapsed.as_secs_f64(),
-            self.ok,
-            self.documented_errors(),
-            self.errors,
-            self.lost,
-            self.corrupted,
-            self.reordered,
-            self.undocumented,
-            self.faults_injected,
-            self.fault_injection_failures,
-            self.unexplained_errors(),
-            self.completed_per_sec(),
-            self.ok_per_sec(),
-            self.chunks_per_sec(),
-            self.frames,
-            t.p50,
-            t.p99,
-            t.max,
-            tot.p50,
-            tot.p99,
-            tot.max,
-        );
-        for p in &self.problems {
-            s.push_str("\n  problem: ");
-            s.push_str(p);
-        }
-        s
+        let (t, tot) = (Dist::of(&self.ttfb_ms), Dist::of(&self.total_ms));
+        format!(
+            "streams {} (started {}) at {} concurrent in {:.2} s: ok {}, documented errors {:?}, failed {:?}; faults injected {} (failed {}); {:.0} completed streams/s; first byte p50 {:.2} p99 {:.2} ms, whole stream p50 {:.2} ms{}",
+            self.streams, self.started, self.concurrency, self.elapsed.as_secs_f64(), self.ok, self.errors, self.failures,
+            self.faults_injected, self.fault_injection_failures, self.completed_per_sec(), t.p50, t.p99, tot.p50,
+            self.problems.iter().map(|p| format!("\n  problem: {p}")).collect::<String>()
+        )
     }
+}
+
+/// A closed loop of `n` streams at `concurrency` until they or `budget` run out; `one(i)` runs
+/// stream `i` and says how it ended. The one load driver of the benchmark.
+pub async fn drive<F, Fut>(
+    n: usize,
+    concurrency: usize,
+    budget: Duration,
+    one: F,
+) -> anyhow::Result<LoadReport>
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Stream> + Send,
+{
+    let t0 = Instant::now();
+    let streams = closed_loop(n, concurrency, budget, one).await?;
+    let mut r = LoadReport {
+        streams: n,
+        concurrency,
+        started: streams.len(),
+        elapsed: t0.elapsed(),
+        ..Default::default()
+    };
+    for s in streams {
+        r.frames += s.frames;
+        match s.ending {
+            Ending::Ok => {
+                r.ok += 1;
+                r.chunks_ok += s.chunks;
+                r.regrouped += usize::from(s.regrouped);
+                r.ttfb_ms.extend(s.first.map(ms));
+                r.total_ms.push(ms(s.total));
+            }
+            Ending::Documented(k) => *r.errors.entry(k).or_default() += 1,
+            Ending::Failed(kind, why) => {
+                *r.failures.entry(kind.to_string()).or_default() += 1;
+                note(&mut r.problems, format!("{kind}: {why}"));
+            }
+        }
+    }
+    Ok(r)
 }
 
 /// The fault injected before stream `i`, if any.
@@ -259,7 +296,7 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// Compares text that should be a prefix of (or all of) `expected`.
-fn check_text(got: &[u8], expected: &str, whole: bool) -> Result<(), Outcome> {
+fn check_text(got: &[u8], expected: &str, whole: bool) -> Result<(), Ending> {
     let exp = expected.as_bytes();
     if whole && got == exp {
         return Ok(());
@@ -268,35 +305,44 @@ fn check_text(got: &[u8], expected: &str, whole: bool) -> Result<(), Outcome> {
         return Ok(());
     }
     if whole && exp.starts_with(got) {
-        return Err(Outcome::Lost(format!(
-            "body ended silently after {} of {} bytes",
-            got.len(),
-            exp.len()
-        )));
+        return Err(Ending::Failed(
+            "lost",
+            format!(
+                "body ended silently after {} of {} bytes",
+                got.len(),
+                exp.len()
+            ),
+        ));
     }
     let n = got.len().min(exp.len());
     if same_bytes(got, &exp[..if whole { exp.len() } else { n }]) {
-        return Err(Outcome::Reordered(format!(
-            "{} bytes, the expected ones in another order",
-            got.len()
-        )));
+        return Err(Ending::Failed(
+            "reordered",
+            format!("{} bytes, the expected ones in another order", got.len()),
+        ));
     }
     let at = got.iter().zip(exp).position(|(a, b)| a != b).unwrap_or(n);
-    Err(Outcome::Corrupted(format!(
-        "differs at byte {at}: got {:?}, expected {:?}",
-        String::from_utf8_lossy(&got[at.saturating_sub(10)..(at + 30).min(got.len())]),
-        String::from_utf8_lossy(&exp[at.saturating_sub(10)..(at + 30).min(exp.len())]),
-    )))
+    Err(Ending::Failed(
+        "corrupted",
+        format!(
+            "differs at byte {at}: got {:?}, expected {:?}",
+            String::from_utf8_lossy(&got[at.saturating_sub(10)..(at + 30).min(got.len())]),
+            String::from_utf8_lossy(&exp[at.saturating_sub(10)..(at + 30).min(exp.len())]),
+        ),
+    ))
 }
 
 /// Classifies a response against the expected text.
-pub fn classify(r: &Streamed, expected: &str) -> Outcome {
+pub fn classify(r: &Streamed, expected: &str) -> Ending {
     if let Some(e) = &r.body_error {
-        return Outcome::Lost(format!(
-            "status {} body failed after {} bytes: {e}",
-            r.status,
-            r.body.len()
-        ));
+        return Ending::Failed(
+            "lost",
+            format!(
+                "status {} body failed after {} bytes: {e}",
+                r.status,
+                r.body.len()
+            ),
+        );
     }
     if r.status != 200 {
         let json_ct = r
@@ -313,13 +359,16 @@ pub fn classify(r: &Streamed, expected: &str) -> Outcome {
             .and_then(|v| v["error"]["message"].as_str())
             .is_some_and(|m| !m.is_empty());
         return match (json_ct, ty, msg_ok) {
-            (true, Some(ty), true) => Outcome::Documented(format!("{} {ty}", r.status)),
-            _ => Outcome::Undocumented(format!(
-                "status {} with {:?}: {}",
-                r.status,
-                r.content_type,
-                String::from_utf8_lossy(&r.body[..r.body.len().min(200)])
-            )),
+            (true, Some(ty), true) => Ending::Documented(format!("{} {ty}", r.status)),
+            _ => Ending::Failed(
+                "undocumented",
+                format!(
+                    "status {} with {:?}: {}",
+                    r.status,
+                    r.content_type,
+                    String::from_utf8_lossy(&r.body[..r.body.len().min(200)])
+                ),
+            ),
         };
     }
     let body = &r.body;
@@ -329,7 +378,7 @@ pub fn classify(r: &Streamed, expected: &str) -> Outcome {
         .rposition(|w| w == needle.as_bytes());
     match marker_at {
         None => match check_text(body, expected, true) {
-            Ok(()) => Outcome::Ok,
+            Ok(()) => Ending::Ok,
             Err(o) => o,
         },
         Some(at) => {
@@ -341,47 +390,34 @@ pub fn classify(r: &Streamed, expected: &str) -> Outcome {
             let text = String::from_utf8_lossy(&line[MARKER.len()..]);
             match (well_formed, text.split_once(": ")) {
                 (true, Some((ty, msg))) if !ty.is_empty() && msg.trim().len() > 1 => {
-                    Outcome::Documented(format!("200+marker {ty}"))
+                    Ending::Documented(format!("200+marker {ty}"))
                 }
-                _ => Outcome::Undocumented(format!(
-                    "malformed error line {:?}",
-                    String::from_utf8_lossy(line)
-                )),
+                _ => Ending::Failed(
+                    "undocumented",
+                    format!("malformed error line {:?}", String::from_utf8_lossy(line)),
+                ),
             }
         }
     }
 }
 
-async fn one_stream(client: &HttpClient, url: &str, case: &Case, cfg: &LoadConfig) -> Record {
+async fn one_stream(client: &HttpClient, url: &str, case: &Case, cfg: &LoadConfig) -> Stream {
     let t0 = Instant::now();
-    let chunks = case.chunks(cfg.chunk_tokens);
-    let fut = client::post_streamed(
-        client,
-        url,
-        case.seed_body.clone(),
-        case.expected.len() + 256,
-    );
-    match tokio::time::timeout(cfg.stream_timeout, fut).await {
-        Err(_) => Record {
-            outcome: Outcome::Lost(format!("no end within {:?}", cfg.stream_timeout)),
-            ttfb: None,
-            total: t0.elapsed(),
-            frames: 0,
-            chunks,
-        },
-        Ok(Err(e)) => Record {
-            outcome: Outcome::Lost(format!("request failed: {e:#}")),
-            ttfb: None,
-            total: t0.elapsed(),
-            frames: 0,
-            chunks,
-        },
-        Ok(Ok(r)) => Record {
-            outcome: classify(&r, &case.expected),
-            ttfb: r.first_byte(),
+    let post = client::post_streamed(client, url, case.seed_body.clone(), &[]);
+    match tokio::time::timeout(cfg.stream_timeout, post).await {
+        Err(_) => Stream::failed(
+            "lost",
+            format!("no end within {:?}", cfg.stream_timeout),
+            t0.elapsed(),
+        ),
+        Ok(Err(e)) => Stream::failed("lost", format!("request failed: {e:#}"), t0.elapsed()),
+        Ok(Ok(r)) => Stream {
+            ending: classify(&r, &case.expected),
+            first: r.first_byte(),
             total: r.total,
             frames: r.frames.len(),
-            chunks,
+            chunks: case.chunks(cfg.chunk_tokens),
+            regrouped: false,
         },
     }
 }
@@ -390,97 +426,37 @@ async fn one_stream(client: &HttpClient, url: &str, case: &Case, cfg: &LoadConfi
 pub async fn run(cfg: &LoadConfig, faults: FaultTarget) -> anyhow::Result<LoadReport> {
     let cases = Arc::new(cases::cases(cfg.streams, cfg.variant, cfg.words)?);
     let client = client::http_client(cfg.concurrency);
-    let next = Arc::new(AtomicUsize::new(0));
-    let injected = Arc::new(AtomicUsize::new(0));
-    let inject_failed = Arc::new(AtomicUsize::new(0));
+    let (injected, inject_failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let url = format!("{}/", cfg.url.trim_end_matches('/'));
-    let t0 = Instant::now();
-    let deadline = t0 + cfg.time_budget;
-    let mut workers = Vec::with_capacity(cfg.concurrency);
-    for _ in 0..cfg.concurrency.max(1) {
-        let (cases, client, next, url, cfg, faults) = (
+    let (c, i2, f2) = (
+        cfg.clone(),
+        Arc::clone(&injected),
+        Arc::clone(&inject_failed),
+    );
+    let mut report = drive(cfg.streams, cfg.concurrency, cfg.time_budget, move |i| {
+        let (cases, client, url, cfg, faults) = (
             Arc::clone(&cases),
             client.clone(),
-            Arc::clone(&next),
             url.clone(),
-            cfg.clone(),
+            c.clone(),
             faults.clone(),
         );
-        let (injected, inject_failed) = (Arc::clone(&injected), Arc::clone(&inject_failed));
-        workers.push(tokio::spawn(async move {
-            let mut records = Vec::new();
-            while Instant::now() < deadline {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(case) = cases.get(i) else { break };
-                if let Some(fault) = fault_for(i, cfg.faults_every) {
-                    if inject(&client, &faults, fault).await {
-                        injected.fetch_add(1, Ordering::Relaxed);
-                    } else if !matches!(faults, FaultTarget::None) {
-                        inject_failed.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-                records.push(one_stream(&client, &url, case, &cfg).await);
-            }
-            records
-        }));
-    }
-    let mut report = LoadReport {
-        streams: cfg.streams,
-        concurrency: cfg.concurrency,
-        ..Default::default()
-    };
-    for w in workers {
-        let records = w.await?;
-        for r in records {
-            report.started += 1;
-            report.frames += r.frames;
-            let problem = match r.outcome {
-                Outcome::Ok => {
-                    report.ok += 1;
-                    report.chunks_ok += r.chunks;
-                    if let Some(t) = r.ttfb {
-                        report.ttfb_ms.push(ms(t));
-                    }
-                    report.total_ms.push(ms(r.total));
-                    None
-                }
-                Outcome::Documented(k) => {
-                    *report.errors.entry(k).or_default() += 1;
-                    None
-                }
-                Outcome::Lost(m) => {
-                    report.lost += 1;
-                    Some(format!("lost: {m}"))
-                }
-                Outcome::Corrupted(m) => {
-                    report.corrupted += 1;
-                    Some(format!("corrupted: {m}"))
-                }
-                Outcome::Reordered(m) => {
-                    report.reordered += 1;
-                    Some(format!("reordered: {m}"))
-                }
-                Outcome::Undocumented(m) => {
-                    report.undocumented += 1;
-                    Some(format!("undocumented: {m}"))
-                }
-            };
-            if let Some(p) = problem {
-                if report.problems.len() < 5 {
-                    report.problems.push(p);
+        let (injected, inject_failed) = (Arc::clone(&i2), Arc::clone(&f2));
+        async move {
+            if let Some(fault) = fault_for(i, cfg.faults_every) {
+                if inject(&client, &faults, fault).await {
+                    injected.fetch_add(1, Ordering::Relaxed);
+                } else if !matches!(faults, FaultTarget::None) {
+                    inject_failed.fetch_add(1, Ordering::Relaxed);
                 }
             }
+            one_stream(&client, &url, &cases[i], &cfg).await
         }
-    }
-    report.elapsed = t0.elapsed();
+    })
+    .await?;
     report.faults_injected = injected.load(Ordering::Relaxed);
     report.fault_injection_failures = inject_failed.load(Ordering::Relaxed);
     Ok(report)
-}
-
-/// The fault body as `POST /_emulator/faults` takes it (for docs and logs).
-pub fn fault_json(f: &Fault) -> Value {
-    serde_json::to_value(f).unwrap_or_else(|_| json!({}))
 }
 
 #[cfg(test)]
@@ -493,8 +469,7 @@ mod tests {
             start: Instant::now(),
             content_type: Some(ct.into()),
             body: body.as_bytes().to_vec(),
-            frames: vec![Duration::from_millis(1)],
-            head: Duration::ZERO,
+            frames: vec![(Duration::from_millis(1), body.len())],
             total: Duration::from_millis(2),
             body_error: None,
         }
@@ -504,46 +479,46 @@ mod tests {
     fn classifies_every_ending() {
         let exp = "Scripted answer to: hello world.";
         let text = "text/plain; charset=utf-8";
-        assert_eq!(classify(&resp(200, text, exp), exp), Outcome::Ok);
+        assert_eq!(classify(&resp(200, text, exp), exp), Ending::Ok);
         assert!(matches!(
             classify(&resp(200, text, "Scripted answer"), exp),
-            Outcome::Lost(_)
+            Ending::Failed("lost", _)
         ));
         assert!(matches!(
             classify(&resp(200, text, "Scripted answer to: hellx world."), exp),
-            Outcome::Corrupted(_)
+            Ending::Failed("corrupted", _)
         ));
         assert!(matches!(
             classify(&resp(200, text, "answer Scripted to: hello world."), exp),
-            Outcome::Reordered(_)
+            Ending::Failed("reordered", _)
         ));
         let marked = "Scripted answer\n[bedrock-stream error] model_stream_error: boom happened\n";
         assert_eq!(
             classify(&resp(200, text, marked), exp),
-            Outcome::Documented("200+marker model_stream_error".into())
+            Ending::Documented("200+marker model_stream_error".into())
         );
         let bad_prefix = "Scripted answex\n[bedrock-stream error] model_stream_error: boom\n";
         assert!(matches!(
             classify(&resp(200, text, bad_prefix), exp),
-            Outcome::Corrupted(_)
+            Ending::Failed("corrupted", _)
         ));
         let no_newline = "Scripted\n[bedrock-stream error] model_stream_error: boom";
         assert!(matches!(
             classify(&resp(200, text, no_newline), exp),
-            Outcome::Undocumented(_)
+            Ending::Failed("undocumented", _)
         ));
         let json = r#"{"error":{"type":"throttled","message":"slow down"}}"#;
         assert_eq!(
             classify(&resp(429, "application/json", json), exp),
-            Outcome::Documented("429 throttled".into())
+            Ending::Documented("429 throttled".into())
         );
         assert!(matches!(
             classify(&resp(502, "text/plain", "Bad Gateway"), exp),
-            Outcome::Undocumented(_)
+            Ending::Failed("undocumented", _)
         ));
         let mut cut = resp(200, text, "Scripted");
         cut.body_error = Some("reset".into());
-        assert!(matches!(classify(&cut, exp), Outcome::Lost(_)));
+        assert!(matches!(classify(&cut, exp), Ending::Failed("lost", _)));
     }
 
     #[test]
@@ -556,6 +531,6 @@ mod tests {
         assert_eq!(kinds[1], (99, FaultKind::Midstream));
         assert_eq!(kinds[2], (149, FaultKind::Internal));
         assert!(fault_for(49, 0).is_none());
-        assert_eq!(fault_json(&fault_for(99, 50).unwrap())["after"], 3);
+        assert_eq!(fault_for(99, 50).unwrap().after, Some(3));
     }
 }

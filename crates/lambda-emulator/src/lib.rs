@@ -1,11 +1,19 @@
-//! A Lambda Runtime API emulator for tests: a hyper server on 127.0.0.1:0 that hands out queued
-//! events on `/next` and records, with timestamps, every chunk and trailer a function sends.
+//! A Lambda Runtime API emulator on 127.0.0.1: hands out queued events on `…/invocation/next`
+//! and records, with timestamps, every poll, body frame, trailer and error a function sends.
+//! Shared by `bedrock-stream-lambda`'s tests and the cold-start benchmark (`crates/bench`).
+//!
+//! The paths and headers are the Runtime API's (2018-06-01): `lambda-runtime-aws-request-id`,
+//! `lambda-runtime-deadline-ms`, `lambda-runtime-invoked-function-arn`,
+//! `lambda-runtime-trace-id`; a streamed response is the function-URL prelude (JSON), eight NUL
+//! bytes, then the body.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
@@ -13,10 +21,12 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
-use tokio::sync::{mpsc, Mutex};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
 
-/// An event waiting for the function's next `/next` poll.
+/// An event waiting for the function's next `/next` poll. An empty `request_id` is answered
+/// with `204 No Content`, as `cargo lambda watch` does when it has nothing for the function.
 #[derive(Debug, Clone)]
 pub struct QueuedEvent {
     pub request_id: String,
@@ -50,6 +60,8 @@ pub struct StreamRecord {
     pub frames: Vec<Received>,
     pub trailers: Option<(Instant, HeaderMap)>,
     pub ended: Instant,
+    /// Reading the body failed (what was read is in `frames`).
+    pub body_error: Option<String>,
 }
 
 #[derive(Debug)]
@@ -60,49 +72,57 @@ pub struct ErrorRecord {
 }
 
 struct Shared {
-    events: Mutex<mpsc::UnboundedReceiver<QueuedEvent>>,
+    events: tokio::sync::Mutex<mpsc::UnboundedReceiver<QueuedEvent>>,
     reports: mpsc::UnboundedSender<Report>,
     /// (request id, when it was handed out), for the record of its response.
-    handed_out: std::sync::Mutex<Vec<(String, Instant)>>,
-    polls: std::sync::Mutex<Vec<Instant>>,
+    handed_out: Mutex<Vec<(String, Instant)>>,
+    polls: Mutex<Vec<Instant>>,
+    poll_tx: mpsc::UnboundedSender<Instant>,
     connections: AtomicUsize,
     /// The invocation deadline handed out with each event, in ms from the `/next` answer.
     deadline_in_ms: std::sync::atomic::AtomicU64,
     /// Every byte read from every connection, in order, to check the wire format itself.
-    wire: Arc<std::sync::Mutex<Vec<u8>>>,
+    wire: Arc<Mutex<Vec<u8>>>,
 }
 
+/// A running emulator; the server stops when it is dropped.
 pub struct Emulator {
     pub addr: SocketAddr,
     events: mpsc::UnboundedSender<QueuedEvent>,
     reports: mpsc::UnboundedReceiver<Report>,
+    poll_rx: mpsc::UnboundedReceiver<Instant>,
     shared: Arc<Shared>,
     server: tokio::task::JoinHandle<()>,
 }
 
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 impl Emulator {
-    pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
+    /// Listens on 127.0.0.1 on a free port.
+    pub async fn bind() -> std::io::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
         let (events, events_rx) = mpsc::unbounded_channel();
         let (reports_tx, reports) = mpsc::unbounded_channel();
+        let (poll_tx, poll_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
-            events: Mutex::new(events_rx),
+            events: tokio::sync::Mutex::new(events_rx),
             reports: reports_tx,
-            handed_out: std::sync::Mutex::new(Vec::new()),
-            polls: std::sync::Mutex::new(Vec::new()),
+            handed_out: Mutex::new(Vec::new()),
+            polls: Mutex::new(Vec::new()),
+            poll_tx,
             connections: AtomicUsize::new(0),
             deadline_in_ms: std::sync::atomic::AtomicU64::new(60_000),
-            wire: Arc::new(std::sync::Mutex::new(Vec::new())),
+            wire: Arc::new(Mutex::new(Vec::new())),
         });
         let state = shared.clone();
+        // Ends when the emulator is dropped (the task is aborted).
         let server = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                // Answers to /next must not add delays of their own to what we measure.
-                stream.set_nodelay(true).unwrap();
+            while let Ok((stream, _)) = listener.accept().await {
+                // Answers to /next must not add delays of their own to what is measured.
+                let _ = stream.set_nodelay(true);
                 state.connections.fetch_add(1, Ordering::SeqCst);
                 let state = state.clone();
                 let io = Recording {
@@ -117,13 +137,22 @@ impl Emulator {
                 });
             }
         });
-        Self {
+        Ok(Self {
             addr,
             events,
             reports,
+            poll_rx,
             shared,
             server,
-        }
+        })
+    }
+
+    /// [`Emulator::bind`] for tests: panics when no port can be bound.
+    #[allow(clippy::expect_used)]
+    pub async fn start() -> Self {
+        Self::bind()
+            .await
+            .expect("binding the emulator on 127.0.0.1")
     }
 
     /// `host:port`, as `AWS_LAMBDA_RUNTIME_API` holds it.
@@ -133,13 +162,13 @@ impl Emulator {
 
     /// Hands out later events with `Lambda-Runtime-Deadline-Ms` this far ahead (default 60 s).
     pub fn set_deadline_in(&self, d: Duration) {
-        self.shared
-            .deadline_in_ms
-            .store(u64::try_from(d.as_millis()).unwrap(), Ordering::SeqCst);
+        let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        self.shared.deadline_in_ms.store(ms, Ordering::SeqCst);
     }
 
     pub fn push(&self, event: QueuedEvent) {
-        self.events.send(event).unwrap();
+        // The receiver lives as long as `self`.
+        let _ = self.events.send(event);
     }
 
     /// Queues a function URL event (payload format 2.0) for `method path?query`.
@@ -151,14 +180,25 @@ impl Emulator {
         });
     }
 
-    /// The next report, waiting at most 10 s.
-    pub async fn report(&mut self) -> Report {
-        tokio::time::timeout(Duration::from_secs(10), self.reports.recv())
+    /// The next report, if one comes within `limit`.
+    pub async fn next_report(&mut self, limit: Duration) -> Option<Report> {
+        tokio::time::timeout(limit, self.reports.recv())
             .await
-            .expect("no report from the function within 10 s")
-            .expect("emulator stopped")
+            .ok()
+            .flatten()
     }
 
+    /// The next report, waiting at most 10 s; panics otherwise (for tests).
+    #[allow(clippy::panic)]
+    pub async fn report(&mut self) -> Report {
+        match self.next_report(Duration::from_secs(10)).await {
+            Some(r) => r,
+            None => panic!("no report from the function within 10 s"),
+        }
+    }
+
+    /// The next report as a streamed response; panics otherwise (for tests).
+    #[allow(clippy::panic)]
     pub async fn response(&mut self) -> StreamRecord {
         match self.report().await {
             Report::Response(record) => record,
@@ -166,9 +206,17 @@ impl Emulator {
         }
     }
 
+    /// When the next `/next` poll not yet waited for arrived, if one comes within `limit`.
+    pub async fn next_poll(&mut self, limit: Duration) -> Option<Instant> {
+        tokio::time::timeout(limit, self.poll_rx.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+
     /// When each `/next` poll arrived.
     pub fn polls(&self) -> Vec<Instant> {
-        self.shared.polls.lock().unwrap().clone()
+        lock(&self.shared.polls).clone()
     }
 
     pub fn connections(&self) -> usize {
@@ -177,62 +225,53 @@ impl Emulator {
 
     /// Everything the function sent so far, as raw HTTP/1.1.
     pub fn wire(&self) -> Vec<u8> {
-        self.shared.wire.lock().unwrap().clone()
-    }
-}
-
-/// A socket that keeps a copy of what it reads.
-struct Recording {
-    inner: tokio::net::TcpStream,
-    wire: Arc<std::sync::Mutex<Vec<u8>>>,
-}
-
-impl tokio::io::AsyncRead for Recording {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let this = &mut *self;
-        let poll = std::pin::Pin::new(&mut this.inner).poll_read(cx, buf);
-        if poll.is_ready() {
-            this.wire
-                .lock()
-                .unwrap()
-                .extend_from_slice(&buf.filled()[before..]);
-        }
-        poll
-    }
-}
-
-impl tokio::io::AsyncWrite for Recording {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+        lock(&self.shared.wire).clone()
     }
 }
 
 impl Drop for Emulator {
     fn drop(&mut self) {
         self.server.abort();
+    }
+}
+
+/// A socket that keeps a copy of what it reads.
+struct Recording {
+    inner: TcpStream,
+    wire: Arc<Mutex<Vec<u8>>>,
+}
+
+impl AsyncRead for Recording {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let this = &mut *self;
+        let poll = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if poll.is_ready() {
+            lock(&this.wire).extend_from_slice(&buf.filled()[before..]);
+        }
+        poll
+    }
+}
+
+impl AsyncWrite for Recording {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
@@ -271,75 +310,58 @@ pub fn url_event(method: &str, path: &str, body: Option<&str>) -> serde_json::Va
     })
 }
 
-type EmuBody = Full<Bytes>;
+fn reply(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *r.status_mut() = status;
+    if !body.is_empty() {
+        r.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+    }
+    r
+}
 
 async fn handle(
     state: Arc<Shared>,
     req: Request<Incoming>,
-) -> Result<Response<EmuBody>, Infallible> {
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let opened = Instant::now();
     let path = req.uri().path().to_owned();
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let reply = |status: StatusCode, body: &str| {
-        Ok(Response::builder()
-            .status(status)
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(body.to_owned())))
-            .unwrap())
-    };
-    match parts.as_slice() {
+    Ok(match parts.as_slice() {
         ["2018-06-01", "runtime", "invocation", "next"] => {
-            state.polls.lock().unwrap().push(opened);
+            lock(&state.polls).push(opened);
+            let _ = state.poll_tx.send(opened);
+            // Waits for the next queued event; a function waiting here after its last event
+            // is stopped by whoever runs it.
             let event = state.events.lock().await.recv().await;
-            let Some(event) = event else {
-                return reply(StatusCode::GONE, "{}");
-            };
-            if event.request_id.is_empty() {
-                // What `cargo lambda watch` answers when it has nothing for the function.
-                return Ok(Response::builder()
-                    .status(StatusCode::NO_CONTENT)
-                    .body(Full::new(Bytes::new()))
-                    .unwrap());
+            match event {
+                None => reply(StatusCode::GONE, "{}"),
+                Some(event) if event.request_id.is_empty() => reply(StatusCode::NO_CONTENT, ""),
+                Some(event) => {
+                    lock(&state.handed_out).push((event.request_id.clone(), Instant::now()));
+                    next_response(event, state.deadline_in_ms.load(Ordering::SeqCst))
+                }
             }
-            state
-                .handed_out
-                .lock()
-                .unwrap()
-                .push((event.request_id.clone(), Instant::now()));
-            let deadline = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_millis()
-                + u128::from(state.deadline_in_ms.load(Ordering::SeqCst));
-            let mut response = Response::builder()
-                .header("lambda-runtime-aws-request-id", &event.request_id)
-                .header("lambda-runtime-deadline-ms", deadline.to_string())
-                .header(
-                    "lambda-runtime-invoked-function-arn",
-                    "arn:aws:lambda:us-east-1:123456789012:function:test",
-                )
-                .header("content-type", "application/json");
-            if let Some(trace) = &event.trace_id {
-                response = response.header("lambda-runtime-trace-id", trace);
-            }
-            Ok(response.body(Full::new(Bytes::from(event.body))).unwrap())
         }
         ["2018-06-01", "runtime", "invocation", id, "response"] => {
             let request_id = (*id).to_owned();
-            let handed_out = state
-                .handed_out
-                .lock()
-                .unwrap()
+            let handed_out = lock(&state.handed_out)
                 .iter()
                 .rev()
                 .find(|(rid, _)| *rid == request_id)
-                .map(|(_, at)| *at)
-                .unwrap_or(opened);
+                .map_or(opened, |(_, at)| *at);
             let (head, mut body) = req.into_parts();
-            let mut frames = Vec::new();
-            let mut trailers = None;
+            let (mut frames, mut trailers, mut body_error) = (Vec::new(), None, None);
             while let Some(frame) = body.frame().await {
-                let Ok(frame) = frame else { break };
+                let frame = match frame {
+                    Ok(f) => f,
+                    Err(e) => {
+                        body_error = Some(format!("reading the response: {e}"));
+                        break;
+                    }
+                };
                 let at = Instant::now();
                 match frame.into_data() {
                     Ok(bytes) => frames.push(Received { at, bytes }),
@@ -350,7 +372,7 @@ async fn handle(
                     }
                 }
             }
-            let record = StreamRecord {
+            let _ = state.reports.send(Report::Response(StreamRecord {
                 request_id,
                 headers: head.headers,
                 handed_out,
@@ -358,15 +380,19 @@ async fn handle(
                 frames,
                 trailers,
                 ended: Instant::now(),
-            };
-            let _ = state.reports.send(Report::Response(record));
+                body_error,
+            }));
             reply(StatusCode::ACCEPTED, r#"{"status":"OK"}"#)
         }
         ["2018-06-01", "runtime", "invocation", _, "error"]
         | ["2018-06-01", "runtime", "init", "error"] => {
             let init = parts[2] == "init";
             let (head, body) = req.into_parts();
-            let bytes = body.collect().await.unwrap().to_bytes();
+            let bytes = body
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
             let record = ErrorRecord {
                 path: path.clone(),
                 headers: head.headers,
@@ -380,7 +406,32 @@ async fn handle(
             reply(StatusCode::ACCEPTED, r#"{"status":"OK"}"#)
         }
         _ => reply(StatusCode::NOT_FOUND, r#"{"errorMessage":"unknown path"}"#),
+    })
+}
+
+/// The answer to `/next` for `event`, with the Runtime API's headers.
+fn next_response(event: QueuedEvent, deadline_in_ms: u64) -> Response<Full<Bytes>> {
+    let deadline = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() + u128::from(deadline_in_ms));
+    let mut r = Response::new(Full::new(Bytes::from(event.body)));
+    let h = r.headers_mut();
+    let mut set = |k: &'static str, v: &str| {
+        if let Ok(v) = http::HeaderValue::from_str(v) {
+            h.insert(k, v);
+        }
+    };
+    set("lambda-runtime-aws-request-id", &event.request_id);
+    set("lambda-runtime-deadline-ms", &deadline.to_string());
+    set(
+        "lambda-runtime-invoked-function-arn",
+        "arn:aws:lambda:us-east-1:123456789012:function:test",
+    );
+    set("content-type", "application/json");
+    if let Some(trace) = &event.trace_id {
+        set("lambda-runtime-trace-id", trace);
     }
+    r
 }
 
 /// A `/response` body taken apart: the prelude, where the separator arrived, and the body
@@ -395,20 +446,35 @@ pub struct Parsed {
 }
 
 impl StreamRecord {
-    pub fn parse(&self) -> Parsed {
+    /// `Lambda-Runtime-Function-Response-Mode: streaming`: the body is streamed.
+    pub fn streaming(&self) -> bool {
+        self.headers
+            .get("lambda-runtime-function-response-mode")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"streaming"))
+    }
+
+    /// The function-URL content type: the body starts with a prelude and the 8-NUL separator.
+    pub fn has_prelude(&self) -> bool {
+        self.headers.get("content-type").is_some_and(|v| {
+            v.as_bytes()
+                .starts_with(b"application/vnd.awslambda.http-integration-response")
+        })
+    }
+
+    /// The prelude and the body after the 8-NUL separator; `None` without a separator or
+    /// with a prelude that is not JSON.
+    pub fn split(&self) -> Option<Parsed> {
         let mut all = Vec::new();
-        let mut separator_at = None;
+        let mut split = None;
         let mut chunks = Vec::new();
-        let mut split_at = None;
         for frame in &self.frames {
-            if split_at.is_some() {
+            if split.is_some() {
                 chunks.push(frame.clone());
                 continue;
             }
             all.extend_from_slice(&frame.bytes);
-            if let Some(pos) = find_separator(&all) {
-                separator_at = Some(frame.at);
-                split_at = Some(pos);
+            if let Some(pos) = all.windows(8).position(|w| w == [0u8; 8]) {
+                split = Some((pos, frame.at));
                 let rest = all.split_off(pos + 8);
                 if !rest.is_empty() {
                     chunks.push(Received {
@@ -418,29 +484,39 @@ impl StreamRecord {
                 }
             }
         }
-        let pos = split_at.expect("no 8-NUL separator in the response");
-        let prelude = serde_json::from_slice(&all[..pos]).expect("prelude is not JSON");
-        Parsed {
-            prelude,
-            separator_at: separator_at.unwrap(),
+        let (pos, separator_at) = split?;
+        Some(Parsed {
+            prelude: serde_json::from_slice(&all[..pos]).ok()?,
+            separator_at,
             chunks,
-        }
+        })
     }
 
-    /// The body after the separator, as one string.
+    /// [`StreamRecord::split`] for tests: panics without a separator or a JSON prelude.
+    #[allow(clippy::expect_used)]
+    pub fn parse(&self) -> Parsed {
+        self.split()
+            .expect("no 8-NUL separator after a JSON prelude in the response")
+    }
+
+    /// The body after the separator, as one string (for tests: panics like `parse`).
     pub fn body_text(&self) -> String {
-        let parsed = self.parse();
-        let bytes: Vec<u8> = parsed
+        let bytes: Vec<u8> = self
+            .parse()
             .chunks
             .iter()
             .flat_map(|c| c.bytes.iter().copied())
             .collect();
-        String::from_utf8(bytes).unwrap()
+        String::from_utf8_lossy(&bytes).into_owned()
     }
-}
 
-fn find_separator(bytes: &[u8]) -> Option<usize> {
-    bytes.windows(8).position(|w| w == [0u8; 8])
+    /// The whole body as read, frames joined.
+    pub fn raw_body(&self) -> Vec<u8> {
+        self.frames
+            .iter()
+            .flat_map(|f| f.bytes.iter().copied())
+            .collect()
+    }
 }
 
 /// Groups arrivals closer than `within` into one piece: what a reader sees when chunks merge.

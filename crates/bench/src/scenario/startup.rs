@@ -4,8 +4,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::load::{self, FaultTarget, LoadConfig, LoadReport};
-use crate::procs::{self, RssSampler, ServeOptions};
+use super::load::{self, FaultTarget, LoadConfig, LoadReport};
+use super::Size;
+use crate::harness::bedrock_stream::{self, ServeOptions};
+use crate::harness::system::RssSampler;
 use crate::stats::ms;
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -21,15 +23,21 @@ pub struct StartupConfig {
     pub serve: ServeOptions,
 }
 
-impl Default for StartupConfig {
-    fn default() -> Self {
+impl StartupConfig {
+    pub fn for_size(size: Size, serve: &ServeOptions) -> StartupConfig {
         StartupConfig {
-            repeats: 20,
-            levels: vec![1, 100, 1000],
+            repeats: size.pick(3, 20),
+            levels: size.pick(vec![1, 10, 100], vec![1, 100, 1000]),
             chunk_delay_ms: 20,
             words: 20,
-            serve: ServeOptions::default(),
+            serve: serve.clone(),
         }
+    }
+}
+
+impl Default for StartupConfig {
+    fn default() -> Self {
+        StartupConfig::for_size(Size::Full, &ServeOptions::default())
     }
 }
 
@@ -48,6 +56,7 @@ pub struct MemoryLevel {
 
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct StartupReport {
+    pub config: StartupConfig,
     /// Spawn → first 200 from `/healthz`, ms.
     pub ready_ms: Vec<f64>,
     /// RSS right after ready, KiB.
@@ -56,26 +65,28 @@ pub struct StartupReport {
 }
 
 pub async fn run(bin: &Path, cfg: &StartupConfig) -> anyhow::Result<StartupReport> {
-    let mut report = StartupReport::default();
-    let bedrock = procs::local_bedrock(bin, cfg.chunk_delay_ms, 1).await?;
+    let mut report = StartupReport {
+        config: cfg.clone(),
+        ..Default::default()
+    };
+    let bedrock = bedrock_stream::local_bedrock(bin, cfg.chunk_delay_ms, 1).await?;
     for _ in 0..cfg.repeats {
-        let serve = procs::serve(bin, &bedrock.url, &cfg.serve).await?;
+        let serve = bedrock_stream::serve(bin, &bedrock.url, &cfg.serve).await?;
         report.ready_ms.push(ms(serve.ready_after));
-        if let Some(m) = serve.memory() {
-            report.ready_rss_kib.push(m.rss_kib as f64);
-        }
+        report
+            .ready_rss_kib
+            .extend(serve.memory().map(|m| m.rss_kib as f64));
         serve.stop().await;
     }
     for &c in &cfg.levels {
-        let serve = procs::serve(bin, &bedrock.url, &cfg.serve).await?;
+        let serve = bedrock_stream::serve(bin, &bedrock.url, &cfg.serve).await?;
         // Let it settle, then read its idle size.
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let idle_kib = serve.memory().map(|m| m.rss_kib).unwrap_or(0);
+        let idle_kib = serve.memory().map_or(0, |m| m.rss_kib);
         let sampler = RssSampler::start(serve.pid, Duration::from_millis(10));
-        let streams = if c <= 1 { 5 } else { 2 * c };
         let load_cfg = LoadConfig {
             url: serve.url.clone(),
-            streams,
+            streams: if c <= 1 { 5 } else { 2 * c },
             concurrency: c,
             faults_every: 0,
             words: cfg.words,
@@ -88,7 +99,7 @@ pub async fn run(bin: &Path, cfg: &StartupConfig) -> anyhow::Result<StartupRepor
         let rss = sampler.finish().await;
         if !load.passed() {
             eprintln!(
-                "memory level {c}: load did not pass:\n{}\nserve log:\n{}",
+                "memory level {c}: load did not pass: {}\nserve log:\n{}",
                 load.summary(),
                 serve.log_tail()
             );
@@ -104,32 +115,4 @@ pub async fn run(bin: &Path, cfg: &StartupConfig) -> anyhow::Result<StartupRepor
     }
     bedrock.stop().await;
     Ok(report)
-}
-
-impl StartupReport {
-    pub fn summary(&self) -> String {
-        let d = crate::stats::Dist::of(&self.ready_ms);
-        let r = crate::stats::Spread::of(&self.ready_rss_kib);
-        let mut s = format!(
-            "serve ready (spawn → /healthz 200), {} runs: p50 {:.2} ms, min {:.2}, max {:.2}; RSS when ready {:.1} MiB",
-            d.n,
-            d.p50,
-            d.min,
-            d.max,
-            r.median / 1024.0
-        );
-        for m in &self.memory {
-            s.push_str(&format!(
-                "\n  {:>5} concurrent: idle {:.1} MiB, peak sampled {:.1} MiB, VmHWM {:.1} MiB ({} ok of {}, passed {})",
-                m.concurrency,
-                m.idle_kib as f64 / 1024.0,
-                m.max_sampled_kib as f64 / 1024.0,
-                m.hwm_kib as f64 / 1024.0,
-                m.load.ok,
-                m.load.streams,
-                m.load.passed()
-            ));
-        }
-        s
-    }
 }

@@ -3,10 +3,11 @@
 //! Every stream gets its own prompt, so every stream's text differs; the expected text is
 //! computed the way the handler and the local endpoint compute it: the handler wraps a bare
 //! Claude text prompt in turn markers, the endpoint parses the body with the family's parser,
-//! and the scripted engine's `script` is the text it streams.
+//! and the scripted engine's `script` is the text it streams. Two shapes: the seed contract
+//! (`POST /`, [`Case`]) and OpenAI chat completions (the gateways, [`ChatCase`]).
 
 use anyhow::Context;
-use bedrock_families::{wrap_text_prompt, Family};
+use bedrock_families::{wrap_text_prompt, Family, Prompt, Sampling};
 use bedrock_local::ScriptedEngine;
 use bytes::Bytes;
 use serde_json::{json, Value};
@@ -75,6 +76,54 @@ pub fn cases(n: usize, variant: u64, words: u32) -> anyhow::Result<Vec<Case>> {
     (0..n).map(|i| case(i, variant, words)).collect()
 }
 
+/// One OpenAI-style question: its prompt, the body for a gateway, and the scripted engine's
+/// answer for a Converse request with that one user message.
+#[derive(Debug, Clone)]
+pub struct ChatCase {
+    pub prompt: String,
+    pub body: Bytes,
+    pub expected: String,
+    pub tokens: usize,
+}
+
+/// The expected text (and its tokens) for a Converse request with one user message and
+/// `maxTokens` = `words`, as the local endpoint's scripted engine writes it.
+pub fn expected_chat_text(prompt: &str, words: u32) -> (String, usize) {
+    let sampling = Sampling {
+        max_tokens: Some(words),
+        ..Default::default()
+    };
+    let script = ScriptedEngine::default().script(&Prompt::user(prompt), &sampling);
+    (script.text(), script.tokens.len())
+}
+
+/// Chat cases `0..n` for `model`: `POST /v1/chat/completions` bodies with `stream: true`.
+pub fn chat_cases(
+    n: usize,
+    variant: u64,
+    words: u32,
+    model: &str,
+) -> anyhow::Result<Vec<ChatCase>> {
+    (0..n)
+        .map(|i| {
+            let prompt = prompt(i, variant);
+            let (expected, tokens) = expected_chat_text(&prompt, words);
+            let body = json!({
+                "model": model,
+                "stream": true,
+                "max_tokens": words,
+                "messages": [{"role": "user", "content": prompt}],
+            });
+            Ok(ChatCase {
+                body: Bytes::from(serde_json::to_vec(&body)?),
+                prompt,
+                expected,
+                tokens,
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,5 +141,17 @@ mod tests {
         assert_eq!(seed["modelParams"]["max_tokens_to_sample"], 20);
         let model: Value = serde_json::from_slice(&a.model_body).unwrap();
         assert!(model["prompt"].as_str().unwrap().starts_with("\n\nHuman:"));
+        let chat = &chat_cases(2, 0, 20, "m").unwrap()[1];
+        assert_eq!(chat.tokens, 20);
+        assert!(
+            chat.expected.starts_with("Scripted answer to: Stream 1.0:"),
+            "{}",
+            chat.expected
+        );
+        let body: Value = serde_json::from_slice(&chat.body).unwrap();
+        assert_eq!(
+            (body["stream"].as_bool(), body["max_tokens"].as_u64()),
+            (Some(true), Some(20))
+        );
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use crate::procs;
+use crate::harness::{output, repo_path, workspace_root};
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Binary {
@@ -30,24 +30,12 @@ pub struct SizesReport {
     pub sam_note: String,
 }
 
+/// Deflate at level 6, as `gzip -6` and a deployment zip would compress the file.
 fn gzip_size(path: &Path) -> Option<u64> {
-    let out = std::process::Command::new("gzip")
-        .args(["-6", "-c"])
-        .stdin(std::fs::File::open(path).ok()?)
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    out.status.success().then_some(out.stdout.len() as u64)
-}
-
-fn describe(path: &Path) -> String {
-    std::process::Command::new("file")
-        .arg("-b")
-        .arg(path)
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default()
+    use std::io::Write as _;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+    gz.write_all(&std::fs::read(path).ok()?).ok()?;
+    Some(gz.finish().ok()?.len() as u64)
 }
 
 fn binary(name: &str, arch: &str, path: &Path) -> Option<Binary> {
@@ -55,52 +43,19 @@ fn binary(name: &str, arch: &str, path: &Path) -> Option<Binary> {
     Some(Binary {
         name: name.into(),
         arch: arch.into(),
-        path: path
-            .strip_prefix(procs::workspace_root())
-            .unwrap_or(path)
-            .display()
-            .to_string(),
+        path: repo_path(path),
         bytes,
         gzip_bytes: gzip_size(path),
-        file: describe(path),
+        file: output("file", &["-b", &path.to_string_lossy()]).unwrap_or_default(),
     })
 }
 
 fn sam_cli() -> Option<PathBuf> {
-    let venv = procs::workspace_root().join(".venv-sam/bin/sam");
+    let venv = workspace_root().join(".venv-sam/bin/sam");
     if venv.is_file() {
         return Some(venv);
     }
-    std::process::Command::new("sam")
-        .arg("--version")
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|_| PathBuf::from("sam"))
-}
-
-fn version(program: &Path, arg: &str) -> String {
-    std::process::Command::new(program)
-        .arg(arg)
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default()
-}
-
-/// `cargo lambda --version`'s version number, or `?`.
-fn cargo_lambda_version() -> String {
-    std::process::Command::new("cargo")
-        .args(["lambda", "--version"])
-        .output()
-        .ok()
-        .and_then(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .split_whitespace()
-                .nth(1)
-                .map(str::to_string)
-        })
-        .unwrap_or_else(|| "?".into())
+    output("sam", &["--version"]).map(|_| PathBuf::from("sam"))
 }
 
 /// PATH with `.venv-sam/bin` first (where scripts/lint-template.sh installs the SAM CLI).
@@ -122,7 +77,7 @@ pub async fn run(bin: &Path, sam_build: bool, limit: Duration) -> anyhow::Result
             report.binaries.push(b);
         }
     }
-    let root = procs::workspace_root();
+    let root = workspace_root();
     let build_dir = root.join("target/bench-sam/build");
     let bootstrap = build_dir.join("BedrockStreamFunction/bootstrap");
     if !sam_build {
@@ -133,7 +88,7 @@ pub async fn run(bin: &Path, sam_build: bool, limit: Duration) -> anyhow::Result
         let file = std::fs::File::create(&log).context("creating the sam build log")?;
         eprintln!(
             "sam build (cold; several minutes on 2 cores), log in {}",
-            log.display()
+            repo_path(&log)
         );
         let t0 = Instant::now();
         let mut child = tokio::process::Command::new(&sam)
@@ -154,17 +109,23 @@ pub async fn run(bin: &Path, sam_build: bool, limit: Duration) -> anyhow::Result
             .with_context(|| format!("starting {}", sam.display()))?;
         let status = tokio::time::timeout(limit, child.wait()).await;
         let secs = t0.elapsed().as_secs_f64();
+        let cargo_lambda = output("cargo", &["lambda", "--version"]);
         let what = format!(
             "{}, cargo-lambda {}",
-            version(&sam, "--version"),
-            cargo_lambda_version()
+            output(&sam, &["--version"]).unwrap_or_default(),
+            cargo_lambda
+                .as_deref()
+                .and_then(|v| v.split_whitespace().nth(1))
+                .unwrap_or("?")
         );
         match status {
             Ok(Ok(s)) if s.success() && bootstrap.is_file() => {
                 report.sam_build_secs = Some(secs);
                 report.sam_note = what;
             }
-            Ok(Ok(s)) => report.sam_note = format!("sam build failed ({s}); see {}", log.display()),
+            Ok(Ok(s)) => {
+                report.sam_note = format!("sam build failed ({s}); see {}", repo_path(&log))
+            }
             Ok(Err(e)) => report.sam_note = format!("sam build did not run: {e}"),
             Err(_) => {
                 let _ = child.start_kill();
@@ -178,49 +139,4 @@ pub async fn run(bin: &Path, sam_build: bool, limit: Duration) -> anyhow::Result
         report.binaries.push(b);
     }
     Ok(report)
-}
-
-/// The `## Size and build` section.
-pub fn markdown(r: &SizesReport) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::new();
-    let _ = writeln!(s, "## Size and build\n");
-    let _ = writeln!(
-        s,
-        "Release profile: `lto = true`, `codegen-units = 1`, `strip = true`, `panic = \"abort\"`. \
-         The arm64 `bootstrap` is what `sam build` makes from `template.yaml` (cargo-lambda, Zig as \
-         the cross linker); gzip size is about what Lambda stores of the deployment zip.\n"
-    );
-    let _ = writeln!(s, "| binary | arch | size | gzip -6 | `file` |");
-    let _ = writeln!(s, "| --- | --- | --- | --- | --- |");
-    for b in &r.binaries {
-        let _ = writeln!(
-            s,
-            "| `{}` | {} | {:.1} MiB | {} | {} |",
-            b.name,
-            b.arch,
-            b.bytes as f64 / 1048576.0,
-            b.gzip_bytes
-                .map(|g| format!("{:.1} MiB", g as f64 / 1048576.0))
-                .unwrap_or_else(|| "?".into()),
-            b.file.split(", BuildID").next().unwrap_or_default()
-        );
-    }
-    match r.sam_build_secs {
-        Some(secs) => {
-            let _ = writeln!(
-                s,
-                "\n`sam build` from an empty build and cache directory: **{:.0} s** ({:.1} min) on this \
-                 machine ({}). Nearly all of it is compiling the ~200 dependency crates for aarch64 and \
-                 the fat-LTO link; SAM starts from scratch on every `sam build` without `--cached`.\n",
-                secs,
-                secs / 60.0,
-                r.sam_note
-            );
-        }
-        None => {
-            let _ = writeln!(s, "\n`sam build`: {}.\n", r.sam_note);
-        }
-    }
-    s
 }
