@@ -482,8 +482,14 @@ describe("the page's image, reasoning and tool controls", { timeout: 120_000 }, 
     await send("Weather in Paris");
     s = await finished();
     assert.equal(s.error, 'Tools must be a JSON list of {"toolSpec": …}');
-    assert.equal(converseBodies.length, sent, "the page sent a request with bad tools");
     await page.fill("#tools", "");
+    // "Must call a tool" with no tools: said on the page, not sent without a tool config.
+    await page.check("#force-tool");
+    await send("Weather in Paris");
+    s = await finished();
+    assert.equal(s.error, '"The model must call a tool" needs at least one tool in the Tools box');
+    await page.uncheck("#force-tool");
+    assert.equal(converseBodies.length, sent, "the page sent a request with bad tools");
 
     // A .png whose bytes are no image: Bedrock's ValidationException, shown as the page got it.
     await page.setInputFiles("#image", { name: "broken.png", mimeType: "image/png", buffer: Buffer.from("this is not a png at all") });
