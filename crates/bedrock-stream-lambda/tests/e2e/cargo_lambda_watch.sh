@@ -25,7 +25,7 @@ log="$(mktemp -t cargo-lambda-watch.XXXXXX.log)"
 
 # Build first so the first invocation does not wait on the compiler.
 cargo build -p bedrock-stream-lambda --features stream-demo --bins
-cargo build -p bedrock-stream
+cargo build --workspace --all-targets  # target/debug/bedrock-stream, with the features the tests use
 
 # The local Bedrock endpoint the function talks to (through the real AWS SDK).
 bedrock_log="$(mktemp -t local-bedrock.XXXXXX.log)"
