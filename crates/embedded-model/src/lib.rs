@@ -28,6 +28,7 @@
 //! | `BEDROCK_STREAM_KERNEL` | `scalar`, `avx2`, `avxvnni`, `avx512vnni` or `avx512` to force a kernel (default: the best the CPU has) |
 
 mod chat;
+pub mod constrain;
 pub mod fetch;
 mod gguf;
 mod kernels;
