@@ -558,9 +558,10 @@ impl State {
         if self.stacks.iter().all(Vec::is_empty) {
             return true;
         }
+        let mut t = State::default();
         self.can_end(g)
             && (0..=255u8).all(|b| {
-                let mut t = self.clone();
+                t.clone_from(self);
                 !t.advance(g, b)
             })
     }
@@ -579,12 +580,26 @@ impl State {
             .unwrap_or(FAR)
     }
 
-    /// The only reading is inside a string without a maximum length, between characters: every
-    /// token of plain string bytes keeps it there (see `TokenIndex::plain`).
-    pub fn in_free_string(&self, g: &Grammar) -> bool {
-        match self.stacks.as_slice() {
-            [s] => matches!(s.last(), Some(Frame::Str(n, lex))
-                if lex.at_char_boundary() && matches!(g.node(*n), Node::Str { max: None, .. })),
+    /// The only reading is inside a string between characters, with room for `room` more
+    /// characters (or inside an undeclared key): every token of plain string bytes (at most
+    /// `room` characters) keeps it there, whatever the token (see `TokenIndex::plain`).
+    pub fn in_free_string(&self, g: &Grammar, room: u32) -> bool {
+        let [s] = self.stacks.as_slice() else {
+            return false;
+        };
+        match s.last() {
+            Some(Frame::Str(n, lex)) => {
+                lex.at_char_boundary()
+                    && match g.node(*n) {
+                        Node::Str { max: None, .. } => true,
+                        Node::Str { max: Some(m), .. } => m.saturating_sub(lex.chars) >= room,
+                        _ => false,
+                    }
+            }
+            Some(Frame::Obj(ObjFrame {
+                phase: ObjPhase::Key(k),
+                ..
+            })) => k.alive == 0 && k.extra && k.lex.at_char_boundary(),
             _ => false,
         }
     }
@@ -594,21 +609,23 @@ impl State {
     pub fn forced_bytes(&self, g: &Grammar, limit: usize) -> Vec<u8> {
         let mut out = Vec::new();
         let mut s = self.clone();
+        let (mut t, mut next) = (State::default(), State::default());
         while out.len() < limit && !s.can_end(g) {
             let mut only = None;
             for b in 0..=255u8 {
-                let mut t = s.clone();
+                t.clone_from(&s);
                 if t.advance(g, b) {
                     if only.is_some() {
                         return out;
                     }
-                    only = Some((b, t));
+                    only = Some(b);
+                    std::mem::swap(&mut t, &mut next);
                 }
             }
             match only {
-                Some((b, t)) => {
+                Some(b) => {
                     out.push(b);
-                    s = t;
+                    std::mem::swap(&mut s, &mut next);
                 }
                 None => break,
             }

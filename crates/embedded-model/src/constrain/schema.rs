@@ -146,6 +146,66 @@ impl Grammar {
         Grammar::compile(&serde_json::json!({ "anyOf": schemas }))
     }
 
+    /// The JSON of one tool call, `{"name": "…", "arguments": {…}}`, for any of `tools`
+    /// (name, input schema): a union of one object per tool, so that the arguments follow the
+    /// schema of the tool named.
+    pub fn tool_calls(tools: &[(&str, &Value)]) -> Result<Grammar> {
+        if tools.is_empty() {
+            bail!("no tools to call");
+        }
+        let mut nodes = Vec::new();
+        let mut alts = Vec::new();
+        for (name, schema) in tools {
+            let mut c = Compiler {
+                root: schema,
+                nodes: std::mem::take(&mut nodes),
+                refs: HashMap::new(),
+                depth: 0,
+            };
+            let args = c
+                .node(schema)
+                .map_err(|e| anyhow!("the input schema of tool {name:?}: {e:#}"))?;
+            let mut lit = Vec::new();
+            write_str(name, &mut lit);
+            let name_node = c.push(Node::Lit(vec![lit]));
+            let props = vec![
+                Prop {
+                    key: b"\"name\"".to_vec(),
+                    value: name_node,
+                    required: true,
+                },
+                Prop {
+                    key: b"\"arguments\"".to_vec(),
+                    value: args,
+                    required: true,
+                },
+            ];
+            let declared_hashes = vec![key_hash(b"name"), key_hash(b"arguments")];
+            alts.push(c.push(Node::Obj(ObjSpec {
+                props,
+                extra: None,
+                declared_hashes,
+                req_count_from: Vec::new(),
+                req_cost_from: Vec::new(),
+            })));
+            nodes = c.nodes;
+        }
+        let root = match alts.as_slice() {
+            [one] => *one,
+            _ => {
+                nodes.push(Node::Union(alts));
+                (nodes.len() - 1) as NodeId
+            }
+        };
+        let mut g = Grammar {
+            nodes,
+            root,
+            min_len: Vec::new(),
+        };
+        g.finish()?;
+        Ok(g)
+    }
+
     pub fn node(&self, id: NodeId) -> &Node {
         &self.nodes[id as usize]
     }

@@ -59,6 +59,10 @@ impl Mask {
             if w == u64::MAX {
                 continue;
             }
+            if w == 0 {
+                chunk.fill(f32::NEG_INFINITY);
+                continue;
+            }
             for (i, l) in chunk.iter_mut().enumerate() {
                 if w & (1 << i) == 0 {
                     *l = f32::NEG_INFINITY;
@@ -212,8 +216,12 @@ pub struct TokenIndex {
     special: Trie,
     /// Tokens that are.
     plain: Mask,
+    /// The most characters in one of them.
+    plain_chars: u32,
     /// Tokens that end generation.
     end: Vec<u32>,
+    /// The token of each single byte, where the vocabulary has one.
+    byte_token: Vec<Option<u32>>,
 }
 
 impl TokenIndex {
@@ -227,7 +235,9 @@ impl TokenIndex {
         let mut all = Vec::new();
         let mut special = Vec::new();
         let mut plain = Mask::new(vocab);
+        let mut plain_chars = 0;
         let mut end = Vec::new();
+        let mut byte_token = vec![None; 256];
         for id in 0..vocab as u32 {
             if is_end(id) {
                 end.push(id);
@@ -238,8 +248,13 @@ impl TokenIndex {
                 continue;
             }
             all.push((p, id));
+            if let [b] = p {
+                byte_token[*b as usize].get_or_insert(id);
+            }
             if plain_string_bytes(p) {
                 plain.set(id);
+                let chars = p.iter().filter(|&&b| b & 0xc0 != 0x80).count() as u32;
+                plain_chars = plain_chars.max(chars);
             } else {
                 special.push((p, id));
             }
@@ -249,8 +264,15 @@ impl TokenIndex {
             all: Trie::build(all),
             special: Trie::build(special),
             plain,
+            plain_chars,
             end,
+            byte_token,
         }
+    }
+
+    /// The token that is exactly byte `b`.
+    pub fn byte_token(&self, b: u8) -> Option<u32> {
+        self.byte_token[b as usize]
     }
 
     pub fn vocab_size(&self) -> usize {
@@ -261,7 +283,7 @@ impl TokenIndex {
     /// the bytes so far are a whole document.
     pub fn mask(&self, g: &Grammar, state: &State, scratch: &mut Vec<State>) -> Mask {
         let mut m = Mask::new(self.vocab);
-        if state.in_free_string(g) {
+        if state.in_free_string(g, self.plain_chars) {
             m.union_with(&self.plain);
             self.special.walk(g, state, &mut m, scratch);
         } else {
