@@ -70,7 +70,11 @@ fn main() -> Result<()> {
                 }
                 ControlFlow::Continue(())
             })?;
-            let input = g.tool_use.as_ref().map(|u| u.input.clone()).unwrap_or_default();
+            let input = g
+                .tool_use
+                .as_ref()
+                .map(|u| u.input.clone())
+                .unwrap_or_default();
             let ok = g.stop == StopReason::ToolUse
                 && streamed == input
                 && serde_json::from_str::<Value>(&input).is_ok_and(|v| validator.is_valid(&v));
@@ -97,7 +101,8 @@ fn main() -> Result<()> {
                     c.masks_computed,
                     c.masks_cached,
                     c.time.as_secs_f64() * 1e6 / f64::from(n.max(1)),
-                    g.decode_time.as_secs_f64() * 1e3 / f64::from(g.output_tokens.saturating_sub(1).max(1)),
+                    g.decode_time.as_secs_f64() * 1e3
+                        / f64::from(g.output_tokens.saturating_sub(1).max(1)),
                 );
             }
             if run == 0 {

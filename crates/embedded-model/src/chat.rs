@@ -103,8 +103,10 @@ impl ChatTemplate {
             .to_string();
         match self {
             ChatTemplate::ChatMl { default_system } => {
-                let with_default =
-                    join_system(own_system.or(default_system.as_deref()), x.system.as_deref());
+                let with_default = join_system(
+                    own_system.or(default_system.as_deref()),
+                    x.system.as_deref(),
+                );
                 if let Some(s) = with_default.as_deref() {
                     r.trusted("<|im_start|>system\n");
                     r.user(s);

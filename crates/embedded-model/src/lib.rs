@@ -49,9 +49,9 @@ use anyhow::{bail, Context, Result};
 use bedrock_families::{Prompt, Sampling, StopReason};
 
 pub use chat::ChatTemplate;
+pub use sampler::{DEFAULT_TEMPERATURE, DEFAULT_TOP_K, DEFAULT_TOP_P};
 pub use structured::{ConstraintStats, Piece, ToolUse};
 pub use tools::ToolFormat;
-pub use sampler::{DEFAULT_TEMPERATURE, DEFAULT_TOP_K, DEFAULT_TOP_P};
 
 use model::{Session, Transformer};
 use tokenizer::Tokenizer;

@@ -8,6 +8,10 @@
 //!   begins the tool-call opener commits to a call (the rest of the opener is written for the
 //!   model, then the call is constrained as above); any other token begins a text answer (or,
 //!   with an output schema, a JSON answer).
+//!   Under `auto` the call is held back until it is complete: a call that repeats one already
+//!   made in the conversation (same tool, same input; its result is in the prompt) is dropped
+//!   and the answer is generated again from the prompt with the tool branch excluded, as text.
+//!   Small models otherwise call the same tool again after reading its result.
 //! - **A JSON answer** (`Prompt::output_schema`): the whole answer is constrained to the schema
 //!   and streams as [`Piece::Text`].
 //!
@@ -22,7 +26,7 @@ use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use bedrock_families::{Prompt, Sampling, StopReason, ToolChoice, ToolSpec};
+use bedrock_families::{Part, Prompt, Sampling, StopReason, ToolChoice, ToolSpec};
 use serde_json::Value;
 
 use crate::chat::Extras;
@@ -66,14 +70,19 @@ pub struct ConstraintStats {
     pub time: Duration,
 }
 
+/// The tool-call JSON's grammar, and the start of each tool's call with the tool's name.
+type ToolGrammar = (Arc<Compiled>, Vec<(Vec<u8>, String)>);
+
 /// How a prompt is generated.
 pub(crate) struct Plan {
     pub extras: Extras,
     /// The answer's schema.
     answer: Option<Arc<Compiled>>,
     /// The tool-call JSON's grammar, and the names the call may start with.
-    tools: Option<(Arc<Compiled>, Vec<(Vec<u8>, String)>)>,
+    tools: Option<ToolGrammar>,
     forced: bool,
+    /// The calls already made in the conversation (tool name, input).
+    made: Vec<(String, Value)>,
 }
 
 /// Compiled grammars kept for reuse (agent loops send the same tools again and again).
@@ -87,7 +96,11 @@ impl EmbeddedModel {
         })
     }
 
-    fn compiled(&self, key: String, make: impl FnOnce() -> Result<Grammar>) -> Result<Arc<Compiled>> {
+    fn compiled(
+        &self,
+        key: String,
+        make: impl FnOnce() -> Result<Grammar>,
+    ) -> Result<Arc<Compiled>> {
         let mut kept = self.compiled.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(i) = kept.iter().position(|(k, _)| *k == key) {
             let entry = kept.remove(i);
@@ -170,8 +183,8 @@ impl EmbeddedModel {
             }
             None => None,
         };
-        let forced = tools.is_some()
-            && matches!(prompt.tool_choice, ToolChoice::Any | ToolChoice::Tool(_));
+        let forced =
+            tools.is_some() && matches!(prompt.tool_choice, ToolChoice::Any | ToolChoice::Tool(_));
         Ok(Plan {
             extras: Extras {
                 format,
@@ -181,6 +194,15 @@ impl EmbeddedModel {
             answer,
             tools,
             forced,
+            made: prompt
+                .turns
+                .iter()
+                .flat_map(|t| &t.content)
+                .filter_map(|p| match p {
+                    Part::ToolUse(c) => Some((c.name.clone(), c.input.clone())),
+                    _ => None,
+                })
+                .collect(),
         })
     }
 
@@ -211,6 +233,7 @@ impl EmbeddedModel {
             budget,
             produced: 0,
             stats: ConstraintStats::default(),
+            no_tool: false,
             on,
         }
         .go(&mut session, &tokens, sampling, &mut result);
@@ -234,6 +257,8 @@ struct Run<'a, 'b> {
     budget: usize,
     produced: usize,
     stats: ConstraintStats,
+    /// The tool branch is excluded (`auto`, after a repeated call was dropped).
+    no_tool: bool,
     on: &'b mut dyn FnMut(Piece<'_>) -> ControlFlow<()>,
 }
 
@@ -255,6 +280,8 @@ impl Run<'_, '_> {
         let m = self.model;
         let tok = &m.tokenizer;
         m.forward(session, prompt)?;
+        let prompt_logits =
+            (self.plan.tools.is_some() && !self.plan.forced).then(|| session.logits.clone());
         let text_stream = || TextStream::new(&sampling.stop_sequences, tok.strip_leading_space);
         let mut phase = if self.plan.forced {
             self.tool_phase()?
@@ -283,6 +310,17 @@ impl Run<'_, '_> {
                 self.consume(&mut phase, tok.piece(id))?
             };
             if let Some(end) = consumed.or_else(|| self.finished(&phase)) {
+                if let (End::Stop(StopReason::ToolUse), Some(logits)) = (&end, &prompt_logits) {
+                    if !self.no_tool && self.repeats(&phase) {
+                        // Generate again from the prompt, as text.
+                        session.truncate(prompt.len());
+                        session.logits.copy_from_slice(logits);
+                        self.produced = 0;
+                        self.no_tool = true;
+                        phase = self.answer_phase(text_stream());
+                        continue;
+                    }
+                }
                 break end;
             }
             if self.produced >= self.budget {
@@ -311,7 +349,10 @@ impl Run<'_, '_> {
                 result.cancelled = true;
             }
         }
-        if let Phase::Tool(_, ts) = &phase {
+        if let Phase::Tool(_, ts) = &mut phase {
+            if !result.cancelled && ts.flush(self.on).is_break() {
+                result.cancelled = true;
+            }
             result.tool_use = ts.tool_use();
         }
         if let Some(t) = first_token_at {
@@ -338,8 +379,25 @@ impl Run<'_, '_> {
         };
         Ok(Phase::Tool(
             Matcher::new(compiled.clone()),
-            ToolStream::new(starts.clone()),
+            ToolStream::new(starts.clone(), !self.plan.forced),
         ))
+    }
+
+    /// The tool call complete in `phase` repeats one made earlier in the conversation.
+    fn repeats(&self, phase: &Phase) -> bool {
+        let Phase::Tool(_, ts) = phase else {
+            return false;
+        };
+        let Some(call) = ts.tool_use() else {
+            return false;
+        };
+        let Ok(input) = serde_json::from_str::<Value>(&call.input) else {
+            return false;
+        };
+        self.plan
+            .made
+            .iter()
+            .any(|(name, made)| *name == call.name && *made == input)
     }
 
     fn answer_phase(&self, text: TextStream) -> Phase {
@@ -357,7 +415,18 @@ impl Run<'_, '_> {
         let tok = &self.model.tokenizer;
         let t0 = Instant::now();
         let matcher = match phase {
-            Phase::Text(_) => return Ok(self.sampler.sample(logits)),
+            Phase::Text(_) => {
+                if self.no_tool && self.produced == 0 {
+                    let opener = self.model.tool_format.opener().as_bytes();
+                    for (id, l) in logits.iter_mut().enumerate() {
+                        let p = tok.piece(id as u32);
+                        if !p.is_empty() && (opener.starts_with(p) || p.starts_with(opener)) {
+                            *l = f32::NEG_INFINITY;
+                        }
+                    }
+                }
+                return Ok(self.sampler.sample(logits));
+            }
             Phase::Decide => {
                 if let Some(mask) = decide_mask(self.model, self.plan, index) {
                     mask.apply(logits);
@@ -530,7 +599,7 @@ impl Run<'_, '_> {
 /// `auto` with an output schema: the first token starts the JSON answer or the opener.
 /// Without one, any token may start the text (no mask).
 fn decide_mask(model: &EmbeddedModel, plan: &Plan, index: &TokenIndex) -> Option<Arc<Mask>> {
-let answer = plan.answer.as_ref()?;
+    let answer = plan.answer.as_ref()?;
     let mut mx = Matcher::new(answer.clone());
     let base = mx.mask(index);
     let mut mask = (*base).clone();
@@ -554,16 +623,34 @@ struct ToolStream {
     call: Option<(String, usize)>,
     /// Bytes of the arguments sent.
     sent: usize,
+    /// Pieces held back (the tool named, input fragments) until [`ToolStream::flush`].
+    held: Option<(bool, Vec<String>)>,
 }
 
 impl ToolStream {
-    fn new(starts: Vec<(Vec<u8>, String)>) -> ToolStream {
+    /// `hold`: stream nothing until [`ToolStream::flush`].
+    fn new(starts: Vec<(Vec<u8>, String)>, hold: bool) -> ToolStream {
         ToolStream {
             starts,
             doc: Vec::new(),
             call: None,
             sent: 0,
+            held: hold.then(|| (false, Vec::new())),
         }
+    }
+
+    /// Streams the pieces held back.
+    fn flush(&mut self, on: &mut dyn FnMut(Piece<'_>) -> ControlFlow<()>) -> ControlFlow<()> {
+        let Some((named, inputs)) = self.held.take() else {
+            return ControlFlow::Continue(());
+        };
+        if let (true, Some((name, _))) = (named, &self.call) {
+            on(Piece::ToolUse { name })?;
+        }
+        for i in &inputs {
+            on(Piece::ToolInput(i))?;
+        }
+        ControlFlow::Continue(())
     }
 
     /// Adds bytes of the call's JSON; `done`: the JSON is complete (its last byte closes the
@@ -578,13 +665,20 @@ impl ToolStream {
         if self.call.is_none() {
             if let Some((start, name)) = self.starts.iter().find(|(s, _)| self.doc.starts_with(s)) {
                 self.call = Some((name.clone(), start.len()));
-                on(Piece::ToolUse { name })?;
+                match &mut self.held {
+                    Some((named, _)) => *named = true,
+                    None => on(Piece::ToolUse { name })?,
+                }
             }
         }
         let Some((_, at)) = &self.call else {
             return ControlFlow::Continue(());
         };
-        let end = if done { self.doc.len().saturating_sub(1) } else { self.doc.len() };
+        let end = if done {
+            self.doc.len().saturating_sub(1)
+        } else {
+            self.doc.len()
+        };
         let from = at + self.sent;
         if end <= from {
             return ControlFlow::Continue(());
@@ -598,7 +692,13 @@ impl ToolStream {
             return ControlFlow::Continue(());
         }
         self.sent += text.len();
-        on(Piece::ToolInput(text))
+        match &mut self.held {
+            Some((_, inputs)) => {
+                inputs.push(text.to_string());
+                ControlFlow::Continue(())
+            }
+            None => on(Piece::ToolInput(text)),
+        }
     }
 
     fn tool_use(&self) -> Option<ToolUse> {

@@ -60,8 +60,10 @@ impl ToolFormat {
         let must = match choice {
             ToolChoice::Tool(name) => format!("You must call the tool {name}."),
             ToolChoice::Any => "You must call one of the tools.".to_string(),
-            _ => "If none of the tools fits the question, answer it directly in plain text instead."
-                .to_string(),
+            _ => {
+                "If none of the tools fits the question, answer it directly in plain text instead."
+                    .to_string()
+            }
         };
         match self {
             ToolFormat::SmolLm2 => {

@@ -98,7 +98,12 @@ fn forced_tool_calls_follow_every_schema_and_stream_as_fragments() {
         let call = g.tool_use.as_ref().unwrap();
         assert_eq!(call.name, s.name);
         assert_eq!(call.input, e.input, "{}: streamed input differs", s.name);
-        assert!(e.fragments >= 2, "{}: input not streamed in pieces", s.name);
+        // Streamed in pieces, unless the arguments are a token or two (`{}`).
+        assert!(
+            e.fragments >= 2 || e.input.len() <= 3,
+            "{}: input not streamed in pieces",
+            s.name
+        );
         assert!(valid(&s.input_schema, &e.input), "{}: {}", s.name, e.input);
         assert!(e.text.is_empty());
         assert!(g.output_tokens <= 60);
@@ -118,7 +123,11 @@ fn a_tight_budget_still_closes_the_call() {
     for max in [24, 31, 40] {
         let (e, g) = run(&prompt, &greedy(max));
         assert_eq!(g.stop, StopReason::ToolUse, "max {max}: {e:?}");
-        assert!(g.output_tokens <= max, "max {max}: {} tokens", g.output_tokens);
+        assert!(
+            g.output_tokens <= max,
+            "max {max}: {} tokens",
+            g.output_tokens
+        );
         assert!(valid(&s.input_schema, &e.input), "max {max}: {}", e.input);
     }
 }
@@ -127,7 +136,10 @@ fn a_tight_budget_still_closes_the_call() {
 fn any_picks_one_of_the_tools_and_follows_its_schema() {
     let tools = tools_file();
     let specs: Vec<ToolSpec> = [0, 2, 11].iter().map(|&i| spec(&tools[i])).collect();
-    for (q, _) in [("What is 7 times 6?", ()), ("Wake me up at 7:30 tomorrow.", ())] {
+    for (q, _) in [
+        ("What is 7 times 6?", ()),
+        ("Wake me up at 7:30 tomorrow.", ()),
+    ] {
         let mut prompt = Prompt::user(q);
         prompt.tools = specs.clone();
         prompt.tool_choice = ToolChoice::Any;
@@ -139,19 +151,61 @@ fn any_picks_one_of_the_tools_and_follows_its_schema() {
     }
 }
 
+/// The weather conversation after its tool result, the assistant's answer and a new question.
+fn weather_follow_up(question: &str) -> Prompt {
+    let mut p = weather_after_result();
+    p.turns.push(Turn::new(
+        Role::Assistant,
+        "It is 21 degrees and sunny in Paris.",
+    ));
+    p.turns.push(Turn::new(Role::User, question));
+    p
+}
+
+fn weather_after_result() -> Prompt {
+    Prompt {
+        turns: vec![
+            Turn::new(Role::User, "What is the weather in Paris?"),
+            Turn {
+                role: Role::Assistant,
+                content: vec![Part::ToolUse(ToolCall {
+                    id: "t1".into(),
+                    name: "get_weather".into(),
+                    input: json!({"city": "Paris"}),
+                })],
+            },
+            Turn {
+                role: Role::User,
+                content: vec![Part::ToolResult(ToolResult {
+                    tool_use_id: "t1".into(),
+                    is_error: false,
+                    content: vec![Part::Json(json!({"temperature_c": 21, "sky": "sunny"}))],
+                })],
+            },
+        ],
+        tools: vec![spec(&tools_file()[0])],
+        tool_choice: ToolChoice::Auto,
+        ..Prompt::default()
+    }
+}
+
 #[test]
 fn auto_is_a_choice_between_a_call_and_text() {
-    let tools = tools_file();
-    let weather = spec(&tools[0]);
+    let weather = spec(&tools_file()[0]);
     let mut seen = (false, false);
+    let mut prompts = Vec::new();
     for q in [
         "What is the weather like in Paris right now?",
         "Write a haiku about the sea.",
-        "Hi! How are you today?",
     ] {
         let mut prompt = Prompt::user(q);
         prompt.tools = vec![weather.clone()];
-        let (e, g) = run(&prompt, &greedy(80));
+        prompts.push((q.to_string(), prompt));
+    }
+    let q = "And what is the weather in Rome?";
+    prompts.push((q.to_string(), weather_follow_up(q)));
+    for (q, prompt) in &prompts {
+        let (e, g) = run(prompt, &greedy(80));
         assert!(e.order_ok);
         match g.stop {
             StopReason::ToolUse => {
@@ -159,6 +213,7 @@ fn auto_is_a_choice_between_a_call_and_text() {
                 assert_eq!(e.tool.as_deref(), Some("get_weather"));
                 assert!(valid(&weather.input_schema, &e.input), "{q}: {}", e.input);
                 assert!(e.text.is_empty(), "{q}: text before the call: {:?}", e.text);
+                assert_eq!(g.tool_use.as_ref().unwrap().input, e.input);
             }
             _ => {
                 seen.1 = true;
@@ -185,7 +240,10 @@ fn json_answers_follow_the_output_schema() {
         "required": ["name", "age"],
         "additionalProperties": false
     });
-    for (q, max) in [("Invent a person and describe them.", 80), ("Describe a chef.", 20)] {
+    for (q, max) in [
+        ("Invent a person and describe them.", 80),
+        ("Describe a chef.", 20),
+    ] {
         let mut prompt = Prompt::user(q);
         prompt.output_schema = Some(schema.clone());
         let (e, g) = run(&prompt, &greedy(max));
@@ -199,7 +257,11 @@ fn json_answers_follow_the_output_schema() {
     prompt.tools = vec![spec(&tools_file()[0])];
     let (e, g) = run(&prompt, &greedy(80));
     if g.stop == StopReason::ToolUse {
-        assert!(valid(&tools_file()[0]["input_schema"], &e.input), "{}", e.input);
+        assert!(
+            valid(&tools_file()[0]["input_schema"], &e.input),
+            "{}",
+            e.input
+        );
     } else {
         assert!(valid(&schema, &e.text), "{}", e.text);
     }
@@ -207,42 +269,23 @@ fn json_answers_follow_the_output_schema() {
 
 #[test]
 fn tool_results_are_read_in_the_tool_format_and_answered() {
-    let weather = spec(&tools_file()[0]);
-    let prompt = Prompt {
-        turns: vec![
-            Turn::new(Role::User, "What is the weather in Paris?"),
-            Turn {
-                role: Role::Assistant,
-                content: vec![Part::ToolUse(ToolCall {
-                    id: "t1".into(),
-                    name: "get_weather".into(),
-                    input: json!({"city": "Paris"}),
-                })],
-            },
-            Turn {
-                role: Role::User,
-                content: vec![Part::ToolResult(ToolResult {
-                    tool_use_id: "t1".into(),
-                    is_error: false,
-                    content: vec![Part::Json(json!({"temperature_c": 21, "sky": "sunny"}))],
-                })],
-            },
-        ],
-        tools: vec![weather],
-        tool_choice: ToolChoice::Auto,
-        ..Prompt::default()
-    };
+    let prompt = weather_after_result();
     let text = model().detokenize(&model().prompt_tokens(&prompt));
     assert!(
         text.contains("<tool_call>[\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n]</tool_call>"),
         "{text}"
     );
     assert!(
-        text.contains("<tool_response>\n{\"sky\": \"sunny\", \"temperature_c\": 21}\n</tool_response>"),
+        text.contains(
+            "<tool_response>\n{\"sky\": \"sunny\", \"temperature_c\": 21}\n</tool_response>"
+        ),
         "{text}"
     );
+    // Greedy, this model calls get_weather for Paris again: that repeat is dropped and the
+    // answer is generated as text.
     let (e, g) = run(&prompt, &greedy(60));
     assert_ne!(g.stop, StopReason::ToolUse, "called again: {e:?}");
+    assert!(e.tool.is_none() && g.tool_use.is_none(), "{e:?}");
     let answer = e.text.to_lowercase();
     assert!(
         answer.contains("21") || answer.contains("sunny"),

@@ -447,7 +447,7 @@ fn write_in_layout(v: &Value, root: &Value, s: &Value, out: &mut Vec<u8>) {
     match v {
         Value::Object(m) => {
             // The alternative of an anyOf/type list that describes objects, if any.
-            let obj_schema = object_schema(root, s, v);
+            let obj_schema = object_schema(root, s);
             let props = obj_schema
                 .and_then(|o| o.get("properties"))
                 .and_then(Value::as_object);
@@ -491,14 +491,14 @@ fn write_in_layout(v: &Value, root: &Value, s: &Value, out: &mut Vec<u8>) {
     }
 }
 
-fn object_schema<'a>(root: &'a Value, s: &'a Value, v: &Value) -> Option<&'a Value> {
+fn object_schema<'a>(root: &'a Value, s: &'a Value) -> Option<&'a Value> {
     let s = resolve(root, s);
     if let Some(alts) = s
         .get("anyOf")
         .or_else(|| s.get("oneOf"))
         .and_then(Value::as_array)
     {
-        return alts.iter().find_map(|a| object_schema(root, a, v));
+        return alts.iter().find_map(|a| object_schema(root, a));
     }
     let types = type_list(s);
     (types.is_empty() || types.iter().any(|t| t == "object")).then_some(s)
