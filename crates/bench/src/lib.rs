@@ -1,21 +1,20 @@
 //! bedrock-stream's benchmarks and load test, on loopback only, every loop bounded in count and
-//! time: `load` (throughput with faults, every byte checked), `latency` (first byte and per-chunk
-//! delay added by `serve`), `startup` (ready time, memory at 1/100/1,000 streams), `all`,
-//! which writes `BENCHMARKS.md` (and saves the raw results), and `render`, which writes it again
-//! from the saved results.
+//! time. Three layers, each using only the ones before it:
+//! - [`harness`]: the programs outside this process (this project's binaries, LiteLLM, Node.js,
+//!   Python, llama.cpp), `/proc` readings, the HTTP and SDK clients;
+//! - [`scenario`]: each measures one thing (cold start, gateways, the embedded model, load,
+//!   latency, startup, sizes) and returns a plain serde report; [`scenario::all`] runs them all;
+//! - [`render`]: reports in, `BENCHMARKS.md` and its SVG plots out.
+//!
+//! A new benchmark is a file in `scenario/` (config + report + `run`), a section in `render/`,
+//! and a subcommand in `main.rs`.
 
-pub mod cases;
-pub mod client;
-pub mod coldstart;
-pub mod gateways;
-pub mod latency;
-pub mod load;
-pub mod model;
-pub mod procs;
-pub mod report;
-pub mod run;
-pub mod sizes;
-pub mod startup;
+/// A table row from anything printable: `row![a, b, c]`.
+macro_rules! row {
+    ($($cell:expr),* $(,)?) => { vec![$($cell.to_string()),*] };
+}
+
+pub mod harness;
+pub mod render;
+pub mod scenario;
 pub mod stats;
-pub mod svg;
-pub mod tap;

@@ -1,16 +1,22 @@
-//! `bench`: load, latency, startup, all. See `crates/bench/src/lib.rs` and BENCHMARKS.md.
+//! `bench`: the command line. Each subcommand runs scenarios (`bench::scenario`) and prints
+//! or writes what the renderer (`bench::render`) makes of their results.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use bench::latency::{self, LatencyConfig};
-use bench::load::LoadConfig;
-use bench::model::ModelConfig;
-use bench::procs::{self, ServeOptions};
-use bench::report::{self, AllConfig, Size};
-use bench::run::{self, ProcLoadConfig};
-use bench::startup::{self, StartupConfig};
+use bench::harness::bedrock_stream::{resolve_bin, ServeOptions};
+use bench::harness::{system, workspace_root};
+use bench::render::{self, md::Md, Paths};
+use bench::scenario::all::{self, AllConfig};
+use bench::scenario::coldstart::ColdStartConfig;
+use bench::scenario::gateways::GatewaysConfig;
+use bench::scenario::latency::LatencyConfig;
+use bench::scenario::load::LoadConfig;
+use bench::scenario::model::ModelConfig;
+use bench::scenario::startup::StartupConfig;
+use bench::scenario::throughput::ThroughputConfig;
+use bench::scenario::{coldstart, gateways, latency, model, startup, throughput, Size};
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -45,9 +51,9 @@ enum Command {
     /// Lambda cold start and memory: bedrock-stream-lambda vs the seed's Node.js handler vs a
     /// Python boto3 handler, through a Runtime API emulator.
     Coldstart(ColdstartArgs),
-    /// Everything, then writes BENCHMARKS.md and the TTFB plot.
+    /// Everything, then writes BENCHMARKS.md and the plots.
     All(AllArgs),
-    /// Writes BENCHMARKS.md and the plot again from the results `all` saved (for instance after
+    /// Writes BENCHMARKS.md and the plots again from the results `all` saved (for instance after
     /// editing crates/bench/ANALYSIS.md), without running anything.
     Render(OutArgs),
     /// The embedded model beside llama.cpp (same GGUF, prompt and threads, alternating rounds):
@@ -70,12 +76,6 @@ struct LoadArgs {
     /// The engine's pause between chunks.
     #[arg(long, default_value_t = 5)]
     chunk_delay_ms: u64,
-    /// Limit for one stream, seconds.
-    #[arg(long, default_value_t = 60)]
-    stream_timeout: u64,
-    /// Limit for the whole run, seconds: no stream starts after it.
-    #[arg(long, default_value_t = 600)]
-    time_budget: u64,
 }
 
 #[derive(Debug, Args)]
@@ -124,12 +124,6 @@ struct GatewaysArgs {
     /// Streams in flight during the throughput runs.
     #[arg(long)]
     concurrency: Option<usize>,
-    /// Also save the raw results here (JSON).
-    #[arg(long)]
-    json: Option<PathBuf>,
-    /// Also write the report section here (Markdown).
-    #[arg(long)]
-    md: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -162,18 +156,9 @@ struct ModelArgs {
     /// Rounds per thread count.
     #[arg(long)]
     rounds: Option<usize>,
-    /// Measured runs per engine per round.
-    #[arg(long)]
-    runs: Option<usize>,
     /// Thread counts, e.g. 2,1.
     #[arg(long, value_delimiter = ',')]
     threads: Option<Vec<usize>>,
-    /// Our engine only.
-    #[arg(long)]
-    no_llama_cpp: bool,
-    /// Also save the raw results here (JSON).
-    #[arg(long)]
-    json: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -181,8 +166,8 @@ struct OutArgs {
     /// Where to write the report [default: BENCHMARKS.md in the workspace].
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Where to write the TTFB plot [default: crates/bench/results/ttfb.svg for the default
-    /// report, else next to the report].
+    /// Where to write the TTFB plot (the other plots go beside it) [default:
+    /// crates/bench/results/ttfb.svg for the default report, else next to the report].
     #[arg(long)]
     svg: Option<PathBuf>,
     /// Where the raw results go (and `render` reads them from) [default:
@@ -191,47 +176,34 @@ struct OutArgs {
     json: Option<PathBuf>,
 }
 
-fn all_config(
-    size: Size,
-    bin: PathBuf,
-    o: &OutArgs,
-    build_note: Option<String>,
-    serve: ServeOptions,
-    sam_build: bool,
-) -> AllConfig {
-    let root = procs::workspace_root();
-    let default_out = o.out.is_none();
-    let out = o.out.clone().unwrap_or_else(|| root.join("BENCHMARKS.md"));
-    let beside = |default: &str, ext: &str| {
-        if default_out {
-            root.join("crates/bench/results").join(default)
-        } else {
-            out.with_extension(ext)
-        }
-    };
-    AllConfig {
-        size,
-        bin,
-        svg: o
+impl OutArgs {
+    /// The report's paths and where its results are saved.
+    fn paths(&self) -> (Paths, PathBuf) {
+        let root = workspace_root();
+        let out = self
+            .out
+            .clone()
+            .unwrap_or_else(|| root.join("BENCHMARKS.md"));
+        let beside = |default: &str, ext: &str| match self.out {
+            None => root.join("crates/bench/results").join(default),
+            Some(_) => out.with_extension(ext),
+        };
+        let svg = self
             .svg
             .clone()
-            .unwrap_or_else(|| beside("ttfb.svg", "ttfb.svg")),
-        json: o
+            .unwrap_or_else(|| beside("ttfb.svg", "ttfb.svg"));
+        let json = self
             .json
             .clone()
-            .unwrap_or_else(|| beside("last-run.json", "json")),
-        out,
-        analysis: Some(root.join("crates/bench/ANALYSIS.md")),
-        build_note,
-        serve,
-        sam_build,
+            .unwrap_or_else(|| beside("last-run.json", "json"));
+        let analysis = Some(root.join("crates/bench/ANALYSIS.md"));
+        (Paths { out, svg, analysis }, json)
     }
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run_cli(cli).await {
+    match run(Cli::parse()).await {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
@@ -241,65 +213,69 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run_cli(cli: Cli) -> anyhow::Result<bool> {
-    if let Command::Render(o) = &cli.command {
-        let cfg = all_config(
-            Size::Full,
-            PathBuf::new(),
-            o,
-            None,
-            ServeOptions::default(),
-            false,
-        );
-        let res = report::load_results(&cfg.json)?;
-        let cfg = AllConfig {
-            size: res.size,
-            ..cfg
-        };
-        report::render(&cfg, &res)?;
-        println!(
-            "wrote {} and {} from {}",
-            cfg.out.display(),
-            cfg.svg.display(),
-            cfg.json.display()
-        );
-        return Ok(true);
+/// A section and its goal rows, printed.
+fn print(section: String, goals: Vec<Vec<String>>) {
+    let mut md = Md(section);
+    if !goals.is_empty() {
+        md.table(&["goal", "measured", "", "conditions"], goals);
     }
-    if let Command::Model(a) = &cli.command {
-        return run_model(a).await;
+    println!("{}", md.0.trim_end());
+}
+
+fn size(quick: bool) -> Size {
+    if quick {
+        Size::Quick
+    } else {
+        Size::Full
     }
-    let before = procs::nofile_limit();
-    let after = procs::raise_nofile_limit();
+}
+
+async fn run(cli: Cli) -> anyhow::Result<bool> {
+    match &cli.command {
+        Command::Render(o) => {
+            let (paths, json) = o.paths();
+            render::render(&paths, &all::load(&json)?)?;
+            println!(
+                "wrote {} and {} from {}",
+                paths.out.display(),
+                paths.svg.display(),
+                json.display()
+            );
+            return Ok(true);
+        }
+        Command::Model(a) => return run_model(a).await,
+        _ => {}
+    }
+    let (before, after) = system::raise_nofile_limit();
     eprintln!("open files: soft limit {before} → {after} (children inherit it)");
-    let bin = procs::resolve_bin(cli.bin)?;
+    let bin = resolve_bin(cli.bin)?;
     let serve = ServeOptions {
         rust_log: cli.serve_log,
         ..Default::default()
     };
+    let mut md = Md::default();
     match cli.command {
         Command::Load(a) => {
             let need = a.concurrency as u64 * 2 + 256;
             if after < need {
                 eprintln!("warning: open-file limit {after} is below the ~{need} this run needs");
             }
-            let cfg = ProcLoadConfig {
+            let cfg = ThroughputConfig {
                 load: LoadConfig {
-                    url: String::new(),
                     streams: a.streams,
                     concurrency: a.concurrency,
                     faults_every: a.faults_every,
                     words: a.chunks,
-                    chunk_tokens: 1,
-                    stream_timeout: Duration::from_secs(a.stream_timeout),
-                    time_budget: Duration::from_secs(a.time_budget),
-                    variant: 0,
+                    time_budget: Duration::from_secs(600),
+                    ..Default::default()
                 },
                 chunk_delay_ms: a.chunk_delay_ms,
                 serve,
             };
-            let r = run::run(&bin, &cfg).await?;
-            println!("{}", r.summary());
+            let r = throughput::run(&bin, &cfg).await?;
             let ok = r.load.passed();
+            render::serve::throughput(&mut md, &[r], system::nproc());
+            println!("{}", md.0);
             println!(
                 "{}",
                 if ok {
@@ -315,37 +291,39 @@ async fn run_cli(cli: Cli) -> anyhow::Result<bool> {
                 n: a.n,
                 chunk_streams: a.chunk_streams,
                 chunk_delay_ms: a.chunk_delay_ms,
-                serve,
-                ..Default::default()
+                ..LatencyConfig::for_size(Size::Full, &serve)
             };
             let r = latency::run(&bin, &cfg).await?;
-            println!("{}", r.summary());
+            render::serve::latency(&mut md, &r, system::nproc(), "");
+            println!("{}", md.0.trim_end());
             Ok(r.mismatches == 0)
         }
         Command::Startup(a) => {
             let cfg = StartupConfig {
                 repeats: a.repeats,
                 levels: a.levels,
-                serve,
-                ..Default::default()
+                ..StartupConfig::for_size(Size::Full, &serve)
             };
             let r = startup::run(&bin, &cfg).await?;
-            println!("{}", r.summary());
+            render::serve::startup(&mut md, &r);
+            println!("{}", md.0.trim_end());
             Ok(r.memory.iter().all(|m| m.load.passed()))
         }
         Command::Coldstart(a) => {
-            let cfg = bench::coldstart::ColdStartConfig {
+            let cfg = ColdStartConfig {
                 starts: a.starts,
                 warm: a.warm,
-                ..bench::coldstart::ColdStartConfig::for_size(Size::Full)
+                ..ColdStartConfig::for_size(Size::Full)
             };
-            let r = bench::coldstart::run(&bin, &cfg).await?;
-            println!("{}", r.summary());
+            let r = coldstart::run(&bin, &cfg).await?;
+            print(
+                render::coldstart::markdown(&r),
+                render::coldstart::goals(&r),
+            );
             Ok(r.bad_answers() == 0)
         }
         Command::Gateways(a) => {
-            use bench::gateways::{self, GatewaysConfig};
-            let base = GatewaysConfig::for_size(if a.quick { Size::Quick } else { Size::Full });
+            let base = GatewaysConfig::for_size(size(a.quick));
             let cfg = GatewaysConfig {
                 runs: a.runs.unwrap_or(base.runs),
                 concurrency: a.concurrency.unwrap_or(base.concurrency),
@@ -354,32 +332,26 @@ async fn run_cli(cli: Cli) -> anyhow::Result<bool> {
                 ..base
             };
             let r = gateways::run(&bin, &cfg).await?;
-            eprintln!("{}", r.summary());
-            let mut md = gateways::markdown(&r);
-            md.push_str("| goal | measured | | conditions |\n| --- | --- | --- | --- |\n");
-            for g in gateways::goals(&r) {
-                md.push_str(&format!("| {} |\n", g.join(" | ")));
-            }
-            if let Some(path) = &a.json {
-                std::fs::write(path, gateways::to_json(&r)?)?;
-            }
-            if let Some(path) = &a.md {
-                std::fs::write(path, &md)?;
-            }
-            println!("{md}");
+            print(render::gateways::markdown(&r), render::gateways::goals(&r));
             Ok(r.serve_passed())
         }
-        Command::Render(_) => Ok(true),
-        Command::Model(_) => Ok(true),
         Command::All(a) => {
-            let size = if a.quick { Size::Quick } else { Size::Full };
-            let sam_build = !a.quick && !a.skip_sam_build;
-            let cfg = all_config(size, bin, &a.out, a.build_note, serve, sam_build);
-            let res = report::all(&cfg).await?;
+            let (paths, json) = a.out.paths();
+            let cfg = AllConfig {
+                size: size(a.quick),
+                bin,
+                build_note: a.build_note,
+                serve,
+                sam_build: !a.quick && !a.skip_sam_build,
+            };
+            let res = all::run(&cfg).await?;
+            all::save(&res, &json)?;
+            render::render(&paths, &res)?;
             println!(
-                "wrote {} and {} in {:.0} s",
-                cfg.out.display(),
-                cfg.svg.display(),
+                "wrote {}, {} and {} in {:.0} s",
+                paths.out.display(),
+                paths.svg.display(),
+                json.display(),
                 res.seconds
             );
             if !res.passed() {
@@ -390,34 +362,25 @@ async fn run_cli(cli: Cli) -> anyhow::Result<bool> {
             }
             Ok(res.passed())
         }
+        Command::Render(_) | Command::Model(_) => Ok(true),
     }
 }
 
 async fn run_model(a: &ModelArgs) -> anyhow::Result<bool> {
-    let base = ModelConfig::for_size(if a.quick { Size::Quick } else { Size::Full });
+    let base = ModelConfig::for_size(size(a.quick));
     let cfg = ModelConfig {
         tokens: a.tokens.unwrap_or(base.tokens),
         rounds: a.rounds.unwrap_or(base.rounds),
-        runs: a.runs.unwrap_or(base.runs),
         threads: a.threads.clone().unwrap_or(base.threads.clone()),
-        llama_cpp: base.llama_cpp && !a.no_llama_cpp,
         // Explicit rounds are run in full.
         time_budget: if a.rounds.is_some() {
-            std::time::Duration::from_secs(3600)
+            Duration::from_secs(3600)
         } else {
             base.time_budget
         },
         ..base
     };
-    let r = bench::model::run(&cfg).await?;
-    if let Some(path) = &a.json {
-        std::fs::write(path, serde_json::to_vec_pretty(&r)?)?;
-    }
-    println!("{}", bench::model::markdown(&r));
-    println!("| goal | measured | | conditions |\n| --- | --- | --- | --- |");
-    for g in bench::model::goals(&r) {
-        println!("| {} |", g.join(" | "));
-    }
-    eprintln!("{}", r.summary_lines());
+    let r = model::run(&cfg).await?;
+    print(render::model::markdown(&r), render::model::goals(&r));
     Ok(true)
 }

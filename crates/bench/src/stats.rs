@@ -25,18 +25,12 @@ pub struct Dist {
     pub p90: f64,
     pub p99: f64,
     pub max: f64,
-    pub mean: f64,
 }
 
 impl Dist {
     pub fn of(values: &[f64]) -> Dist {
         let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
         v.sort_by(f64::total_cmp);
-        let mean = if v.is_empty() {
-            f64::NAN
-        } else {
-            v.iter().sum::<f64>() / v.len() as f64
-        };
         Dist {
             n: v.len(),
             min: v.first().copied().unwrap_or(f64::NAN),
@@ -44,7 +38,6 @@ impl Dist {
             p90: percentile(&v, 90.0),
             p99: percentile(&v, 99.0),
             max: v.last().copied().unwrap_or(f64::NAN),
-            mean,
         }
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bedrock_local::{LocalBedrock, RunningServer, ScriptedConfig, ScriptedEngine};
 use bedrock_stream_handler::{body::end_streams_cleanly, router, App, Config};
-use bench::load::{self, FaultTarget, LoadConfig};
+use bench::scenario::load::{self, FaultTarget, LoadConfig};
 use tokio::net::TcpListener;
 
 struct Stack {
@@ -26,7 +26,7 @@ async fn stack(chunk_delay: Duration) -> anyhow::Result<Stack> {
         .spawn("127.0.0.1:0".parse()?)
         .await?;
     // As `serve` with AWS_MAX_ATTEMPTS=1: no retries, so each fault fails exactly one stream.
-    let client = bench::client::sdk_client(&bedrock.url());
+    let client = bench::harness::client::sdk_client(&bedrock.url());
     let app = end_streams_cleanly(router(App::new(client, Config::default())));
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
@@ -120,7 +120,7 @@ async fn a_server_that_drops_bytes_is_caught() {
                 .unwrap()
                 .parse()
                 .unwrap();
-            let expected = bench::cases::case(i, 1, 20).unwrap().expected;
+            let expected = bench::scenario::cases::case(i, 1, 20).unwrap().expected;
             let half = expected.len() / 2;
             let cut = (0..=half)
                 .rev()
@@ -136,6 +136,6 @@ async fn a_server_that_drops_bytes_is_caught() {
         .await
         .unwrap();
     assert!(!report.passed());
-    assert_eq!(report.lost, 20, "{}", report.summary());
+    assert_eq!(report.count("lost"), 20, "{}", report.summary());
     server.abort();
 }

@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use anyhow::Context;
 use aws_sdk_bedrockruntime::config::{Credentials, Region};
 use bedrock_local::LocalBedrock;
-use bedrock_stream_handler::auth::{require_sigv4, SigV4Verifier};
-use bedrock_stream_handler::{body::end_streams_cleanly, router, App, Config};
+use bedrock_stream_handler::{router, App, Config};
+use sigv4_verifier::Verifier;
 use tokio::net::TcpListener;
 
 use crate::cli::{AuthMode, LocalBedrockArgs, ServeArgs};
@@ -124,7 +124,7 @@ pub(crate) async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
             .ok()
             .filter(|r| !r.trim().is_empty())
             .unwrap_or_else(|| "us-east-1".to_string());
-        let verifier = SigV4Verifier::from_credentials_file(file, &region)?;
+        let verifier = Verifier::from_credentials_file(file, &region).await?;
         eprintln!(
             "SigV4 auth on (service {}, region {}, {} keys)",
             verifier.service(),
@@ -141,24 +141,15 @@ pub(crate) async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
             args.listen
         );
     }
-    let max_body_bytes = config.max_body_bytes;
-    let mut app = router(App::new(client, config));
-    if let Some(verifier) = sigv4 {
-        app = require_sigv4(app, verifier, max_body_bytes);
-    }
-    let app = end_streams_cleanly(app);
+    let limits = config.clone();
+    let app = router(App::new(client, config));
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
     eprintln!("bedrock-stream serve listening on http://{addr} ({bedrock_desc})");
     eprintln!("try: curl -s -XPOST -d @events/event.json http://{addr} --no-buffer");
-    use axum::serve::ListenerExt;
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(crate::shutdown_signal())
+    crate::serve::run(listener, app, &limits, sigv4, crate::shutdown_signal())
         .await
         .context("serving")?;
     eprintln!("bedrock-stream serve stopped");

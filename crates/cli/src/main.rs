@@ -4,6 +4,7 @@ mod cli;
 mod engines;
 mod invoke;
 mod local;
+mod serve;
 
 use std::process::ExitCode;
 

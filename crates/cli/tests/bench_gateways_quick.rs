@@ -10,9 +10,10 @@
 
 use std::path::PathBuf;
 
-use bench::gateways::{self, GatewaysConfig};
-use bench::procs;
-use bench::report::Size;
+use bench::harness::bedrock_stream::resolve_bin;
+use bench::render;
+use bench::scenario::gateways::{self, GatewaysConfig};
+use bench::scenario::Size;
 
 /// The binary cargo built for this test run.
 fn bin() -> PathBuf {
@@ -21,13 +22,13 @@ fn bin() -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_streams_complete_and_litellm_is_skipped() {
-    let bin = procs::resolve_bin(Some(bin())).unwrap();
+    let bin = resolve_bin(Some(bin())).unwrap();
     let cfg = GatewaysConfig {
         with_litellm: false,
         ..GatewaysConfig::for_size(Size::Quick)
     };
     let r = gateways::run(&bin, &cfg).await.unwrap();
-    let summary = r.summary();
+    let summary = render::gateways::markdown(&r);
     assert!(r.serve.ran(), "{summary}");
     assert_eq!(r.serve.runs.len(), cfg.runs, "{summary}");
     for run in &r.serve.runs {
@@ -37,7 +38,7 @@ async fn serve_streams_complete_and_litellm_is_skipped() {
         assert_eq!(l.failed(), 0, "{summary}");
         assert_eq!(l.chunks_ok, l.ok * cfg.words as usize, "{summary}");
         assert_eq!(l.regrouped, 0, "{summary}");
-        assert_eq!(l.first_content_ms.len(), l.ok, "{summary}");
+        assert_eq!(l.ttfb_ms.len(), l.ok, "{summary}");
         assert!(
             run.hwm_kib >= run.ready_rss_kib && run.ready_rss_kib > 0,
             "{summary}"
@@ -52,10 +53,10 @@ async fn serve_streams_complete_and_litellm_is_skipped() {
     assert!(r.serve_passed(), "{summary}");
     assert!(r.litellm.skipped.is_some() && r.litellm.runs.is_empty());
     assert!(r.speedup().is_none());
-    let md = gateways::markdown(&r);
+    let md = summary;
     assert!(md.starts_with("## Gateways: serve vs LiteLLM"), "{md}");
     assert!(md.contains("skipped: not requested"), "{md}");
-    let goals = gateways::goals(&r);
+    let goals = render::gateways::goals(&r);
     assert_eq!(goals.len(), 1);
     assert!(goals[0][2].starts_with("n/a"), "{goals:?}");
 }
@@ -69,10 +70,10 @@ async fn serve_streams_complete_and_litellm_is_skipped() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "optional peer: needs crates/bench/peers/setup.sh; LiteLLM takes ~10 s to start"]
 async fn litellm_streams_complete_when_installed() {
-    let bin = procs::resolve_bin(Some(bin())).unwrap();
+    let bin = resolve_bin(Some(bin())).unwrap();
     let cfg = GatewaysConfig::for_size(Size::Quick);
     let r = gateways::run(&bin, &cfg).await.unwrap();
-    let summary = r.summary();
+    let summary = render::gateways::markdown(&r);
     assert!(
         r.litellm.skipped.is_none(),
         "LiteLLM did not run: {summary}"

@@ -452,63 +452,72 @@ impl Family {
         }
     }
 
-    /// Where this family keeps its max-output-tokens field, as a path of object keys.
-    pub fn max_tokens_path(self) -> &'static [&'static str] {
+    /// Every max-output-tokens field this family reads, as paths of object keys; the first is
+    /// the one set when a body has none. Two names where the family's parser reads either
+    /// (`nova::parse_request`: `max_new_tokens`, else `maxTokens`; `openai::parse_chat_request`:
+    /// `max_completion_tokens`, else `max_tokens`).
+    pub fn max_tokens_paths(self) -> &'static [&'static [&'static str]] {
         match self {
-            Family::AnthropicText => &["max_tokens_to_sample"],
-            Family::Titan => &["textGenerationConfig", "maxTokenCount"],
-            Family::Llama => &["max_gen_len"],
-            Family::Nova => &["inferenceConfig", "max_new_tokens"],
+            Family::AnthropicText => &[&["max_tokens_to_sample"]],
+            Family::Titan => &[&["textGenerationConfig", "maxTokenCount"]],
+            Family::Llama => &[&["max_gen_len"]],
+            Family::Nova => &[
+                &["inferenceConfig", "max_new_tokens"],
+                &["inferenceConfig", "maxTokens"],
+            ],
+            Family::OpenAiChat | Family::MistralChat => {
+                &[&["max_tokens"], &["max_completion_tokens"]]
+            }
             Family::AnthropicMessages
             | Family::Mistral
-            | Family::MistralChat
             | Family::Cohere
             | Family::CohereChat
-            | Family::OpenAiChat
-            | Family::OpenAiText => &["max_tokens"],
+            | Family::OpenAiText => &[&["max_tokens"]],
         }
     }
 
-    /// Caps (or sets, when absent) the body's max-output-tokens field at `limit`.
-    /// Errors when the body is not a JSON object or the field is not a number.
+    /// The max-output-tokens field set when a body has none (the first of
+    /// [`Family::max_tokens_paths`]).
+    pub fn max_tokens_path(self) -> &'static [&'static str] {
+        self.max_tokens_paths()[0]
+    }
+
+    /// Caps every max-output-tokens field of the body at `limit`, and sets the first one when
+    /// the body has none, so that whichever name the model reads, it reads at most `limit`.
+    /// Errors when the body is not a JSON object, a field is not a number, or the request
+    /// cannot carry a cap (Nova with `maxReasoningEffort: high` must leave `maxTokens` unset).
     pub fn cap_max_tokens(self, body: &mut Value, limit: u64) -> Result<(), ValidationError> {
-        // OpenAI-shaped bodies may use the newer name instead.
-        let path: &[&str] = if matches!(self, Family::OpenAiChat | Family::MistralChat)
-            && body.get("max_completion_tokens").is_some()
-        {
-            &["max_completion_tokens"]
-        } else {
-            self.max_tokens_path()
-        };
-        let (last, parents) = path
-            .split_last()
-            .ok_or_else(|| ValidationError::new("family has no max-tokens field"))?;
-        let mut node = body;
-        for key in parents {
-            let obj = node
-                .as_object_mut()
-                .ok_or_else(|| ValidationError::new("request body must be a JSON object"))?;
-            node = obj
-                .entry((*key).to_string())
-                .or_insert_with(|| Value::Object(Default::default()));
+        if !body.is_object() {
+            return Err(ValidationError::new("request body must be a JSON object"));
         }
-        let obj = node.as_object_mut().ok_or_else(|| {
-            ValidationError::new(format!("`{}` must be a JSON object", parents.join(".")))
-        })?;
-        match obj.get(*last) {
-            None | Some(Value::Null) => {
-                obj.insert((*last).to_string(), Value::from(limit));
+        let mut present = false;
+        for path in self.max_tokens_paths() {
+            present |= cap_field(body, path, limit, false)?;
+        }
+        if !present {
+            if self == Family::Nova && nova_high_effort(body) {
+                return Err(ValidationError::new(
+                    "MAX_OUTPUT_TOKENS cannot be applied: Nova needs `inferenceConfig.maxTokens` unset when reasoningConfig.maxReasoningEffort is 'high'; use low or medium effort",
+                ));
             }
-            Some(v) => {
-                let current = v.as_f64().ok_or_else(|| {
-                    ValidationError::new(format!("`{}` must be a number", path.join(".")))
-                })?;
-                if current > limit as f64 {
-                    obj.insert((*last).to_string(), Value::from(limit));
-                }
-            }
+            cap_field(body, self.max_tokens_path(), limit, true)?;
         }
         Ok(())
+    }
+
+    /// Caps the max-output-tokens fields of this family that the body has, adding none;
+    /// returns whether it had any. For the second family a model id admits (Claude v2 reads
+    /// Messages bodies too), so that a decoy field of the other shape is capped as well.
+    pub fn cap_present_max_tokens(
+        self,
+        body: &mut Value,
+        limit: u64,
+    ) -> Result<bool, ValidationError> {
+        let mut present = false;
+        for path in self.max_tokens_paths() {
+            present |= cap_field(body, path, limit, false)?;
+        }
+        Ok(present)
     }
 
     /// Reads one streamed chunk on its own (the JSON inside a `chunk` event's bytes). Block
@@ -610,6 +619,63 @@ impl Family {
             Family::Nova => nova::decode_response(body),
             Family::OpenAiChat | Family::MistralChat => openai::decode_chat_response(body),
             _ => self.decode_chunk(body),
+        }
+    }
+}
+
+/// Nova's `reasoningConfig: {type: enabled, maxReasoningEffort: high}`.
+fn nova_high_effort(body: &Value) -> bool {
+    body.get("reasoningConfig").is_some_and(|c| {
+        c.get("type").and_then(Value::as_str) == Some("enabled")
+            && c.get("maxReasoningEffort").and_then(Value::as_str) == Some("high")
+    })
+}
+
+/// Caps the number at `path` at `limit`; with `insert`, sets it when absent (creating the
+/// parent objects). Returns whether the field was there.
+fn cap_field(
+    body: &mut Value,
+    path: &[&str],
+    limit: u64,
+    insert: bool,
+) -> Result<bool, ValidationError> {
+    let Some((last, parents)) = path.split_last() else {
+        return Ok(false);
+    };
+    let mut node = body;
+    for key in parents {
+        let obj = node
+            .as_object_mut()
+            .ok_or_else(|| ValidationError::new("request body must be a JSON object"))?;
+        if !insert && obj.get(*key).is_none_or(|v| v.is_null()) {
+            return Ok(false);
+        }
+        let child = obj
+            .entry((*key).to_string())
+            .or_insert_with(|| Value::Object(Default::default()));
+        if child.is_null() {
+            *child = Value::Object(Default::default());
+        }
+        node = child;
+    }
+    let obj = node.as_object_mut().ok_or_else(|| {
+        ValidationError::new(format!("`{}` must be a JSON object", parents.join(".")))
+    })?;
+    match obj.get(*last) {
+        None | Some(Value::Null) => {
+            if insert {
+                obj.insert((*last).to_string(), Value::from(limit));
+            }
+            Ok(false)
+        }
+        Some(v) => {
+            let current = v.as_f64().ok_or_else(|| {
+                ValidationError::new(format!("`{}` must be a number", path.join(".")))
+            })?;
+            if current > limit as f64 {
+                obj.insert((*last).to_string(), Value::from(limit));
+            }
+            Ok(true)
         }
     }
 }

@@ -5,7 +5,7 @@ use std::task::{Context, Poll};
 
 use axum::body::Body;
 use bytes::Bytes;
-use http_body::{Body as HttpBody, Frame};
+use http_body::{Body as HttpBody, Frame, SizeHint};
 
 /// Ends a body cleanly at its first error instead of aborting the connection. For local HTTP
 /// servers: the error was already told in-band, and an abort could lose bytes still buffered.
@@ -43,6 +43,11 @@ impl HttpBody for EndOnError {
 
     fn is_end_stream(&self) -> bool {
         self.done || self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        // A whole body (a JSON error) keeps its length: sent with Content-Length, not chunked.
+        self.inner.size_hint()
     }
 }
 

@@ -31,6 +31,23 @@ pub struct Config {
     /// default off): the handler then makes outbound requests on a caller's behalf, to public
     /// addresses only (see `image_url`). Data URLs are always accepted.
     pub allow_image_urls: bool,
+    // `serve` only (a function URL does these before the function runs).
+    /// Longest a client may take to send a request's head, and longest an idle keep-alive
+    /// connection is kept (`HEADER_READ_TIMEOUT_SECS`, default 10).
+    pub header_read_timeout: Duration,
+    /// Longest a client may take to send a request's body (`BODY_READ_TIMEOUT_SECS`, default 30).
+    pub body_read_timeout: Duration,
+    /// Connections held at once; past it a new connection gets 503 and is closed
+    /// (`MAX_CONNECTIONS`, default 4096).
+    pub max_connections: usize,
+    /// Bytes of request bodies held, across all connections, before their request is
+    /// authenticated (with `--auth none`: before it reaches the handler); past it 503
+    /// (`MAX_UNAUTHENTICATED_BYTES`, default 16 MiB).
+    pub max_unauthenticated_bytes: usize,
+    // Lambda only.
+    /// Time kept back before the invocation's deadline so that a request cut by it still gets
+    /// its marked error out (`DEADLINE_MARGIN_MS`, default 2000).
+    pub deadline_margin: Duration,
 }
 
 impl Default for Config {
@@ -47,6 +64,11 @@ impl Default for Config {
             max_concurrent_streams: 2048,
             cors_origins: Vec::new(),
             allow_image_urls: false,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            max_connections: 4096,
+            max_unauthenticated_bytes: 16 * 1024 * 1024,
+            deadline_margin: Duration::from_millis(2000),
         }
     }
 }
@@ -122,6 +144,28 @@ impl Config {
                 .map(|s| s.trim().to_string())
                 .filter(|s| !s.is_empty())
                 .collect();
+        }
+        if let Some(s) = parse_num::<u64>("HEADER_READ_TIMEOUT_SECS")? {
+            c.header_read_timeout = Duration::from_secs(s.max(1));
+        }
+        if let Some(s) = parse_num::<u64>("BODY_READ_TIMEOUT_SECS")? {
+            c.body_read_timeout = Duration::from_secs(s.max(1));
+        }
+        if let Some(n) = parse_num::<usize>("MAX_CONNECTIONS")? {
+            c.max_connections = n.max(1);
+        }
+        if let Some(n) = parse_num::<usize>("MAX_UNAUTHENTICATED_BYTES")? {
+            c.max_unauthenticated_bytes = n;
+        }
+        if c.max_unauthenticated_bytes < c.max_body_bytes {
+            bail!(
+                "MAX_UNAUTHENTICATED_BYTES={} is below MAX_BODY_BYTES={}: a request body of the largest accepted size could never be read",
+                c.max_unauthenticated_bytes,
+                c.max_body_bytes
+            );
+        }
+        if let Some(ms) = parse_num::<u64>("DEADLINE_MARGIN_MS")? {
+            c.deadline_margin = Duration::from_millis(ms);
         }
         c.log_prompts = parse_bool("LOG_PROMPTS")?;
         c.allow_image_urls = parse_bool("ALLOW_IMAGE_URLS")?;

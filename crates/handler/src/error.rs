@@ -16,6 +16,10 @@ pub enum ErrorKind {
     ModelNotAllowed,
     Unauthorized,
     TooManyStreams,
+    /// The client did not send its request in time (`serve`'s read timeouts).
+    RequestTimeout,
+    /// The server holds as many unauthenticated bytes or connections as it allows.
+    ServerBusy,
     // Bedrock's errors.
     Validation,
     AccessDenied,
@@ -45,7 +49,8 @@ impl ErrorKind {
                 StatusCode::FORBIDDEN
             }
             ErrorKind::Throttled | ErrorKind::TooManyStreams => StatusCode::TOO_MANY_REQUESTS,
-            ErrorKind::ModelNotReady | ErrorKind::ServiceUnavailable => {
+            ErrorKind::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            ErrorKind::ModelNotReady | ErrorKind::ServiceUnavailable | ErrorKind::ServerBusy => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ErrorKind::ModelTimeout | ErrorKind::UpstreamTimeout | ErrorKind::IdleTimeout => {
@@ -70,6 +75,8 @@ impl ErrorKind {
             ErrorKind::ModelNotAllowed => "model_not_allowed",
             ErrorKind::Unauthorized => "unauthorized",
             ErrorKind::TooManyStreams => "too_many_streams",
+            ErrorKind::RequestTimeout => "request_timeout",
+            ErrorKind::ServerBusy => "server_busy",
             ErrorKind::Validation => "validation_error",
             ErrorKind::AccessDenied => "access_denied",
             ErrorKind::ModelNotFound => "model_not_found",
@@ -90,7 +97,7 @@ impl ErrorKind {
     /// Seconds a client should wait before retrying, where retrying helps.
     pub fn retry_after(self) -> Option<u32> {
         match self {
-            ErrorKind::Throttled | ErrorKind::TooManyStreams => Some(1),
+            ErrorKind::Throttled | ErrorKind::TooManyStreams | ErrorKind::ServerBusy => Some(1),
             ErrorKind::ModelNotReady | ErrorKind::ServiceUnavailable => Some(5),
             _ => None,
         }
@@ -103,6 +110,10 @@ impl ErrorKind {
 pub struct AppError {
     pub kind: ErrorKind,
     pub message: String,
+    /// Where the message stands in for details kept out of the reply (see
+    /// `bedrock::errors`), the id under which the server logged them; sent as
+    /// `error.request_id`.
+    pub request_id: Option<String>,
 }
 
 impl AppError {
@@ -110,7 +121,14 @@ impl AppError {
         AppError {
             kind,
             message: message.into(),
+            request_id: None,
         }
+    }
+
+    /// The same error, carrying the id its details were logged under.
+    pub fn with_request_id(mut self, id: impl Into<String>) -> Self {
+        self.request_id = Some(id.into());
+        self
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -118,7 +136,12 @@ impl AppError {
     }
 
     pub fn body(&self) -> serde_json::Value {
-        json!({"error": {"type": self.kind.as_str(), "message": self.message}})
+        match &self.request_id {
+            None => json!({"error": {"type": self.kind.as_str(), "message": self.message}}),
+            Some(id) => json!({"error": {
+                "type": self.kind.as_str(), "message": self.message, "request_id": id
+            }}),
+        }
     }
 }
 

@@ -6,7 +6,6 @@
 //! the SDK call, resolve the model, cap tokens, map errors) → `decode` (upstream events →
 //! [`OutEvent`]s) → `pipeline` (stream them as they arrive) → `format` (one encoder per output).
 
-pub mod auth;
 mod bedrock;
 pub mod body;
 pub mod config;
@@ -15,6 +14,7 @@ mod decode;
 pub mod error;
 pub mod format;
 mod image_url;
+mod model_shape;
 mod pipeline;
 mod routes;
 
@@ -74,13 +74,31 @@ impl App {
         &self.config
     }
 
+    /// The request's limits: `REQUEST_TIMEOUT_SECS` from its start, or the deadline set by
+    /// [`with_deadline`] when that comes first.
     fn timing(&self, started: Instant) -> pipeline::Timing {
+        let configured = started + self.config.request_timeout;
+        let deadline = REQUEST_DEADLINE
+            .try_with(|d| *d)
+            .map_or(configured, |d| d.min(configured));
         pipeline::Timing {
             started,
             idle: self.config.idle_timeout,
-            deadline: started + self.config.request_timeout,
+            deadline,
         }
     }
+}
+
+tokio::task_local! {
+    static REQUEST_DEADLINE: Instant;
+}
+
+/// Runs `request` (a call of the router) under a deadline that no Bedrock call it makes may
+/// pass: the earlier of this and `REQUEST_TIMEOUT_SECS` ends the request with its marked
+/// `upstream_timeout` error. The Lambda adapter passes the invocation's deadline minus
+/// `DEADLINE_MARGIN_MS`, so that the error is written before Lambda stops the function.
+pub async fn with_deadline<F: std::future::Future>(deadline: Instant, request: F) -> F::Output {
+    REQUEST_DEADLINE.scope(deadline, request).await
 }
 
 /// The router: every route, limit and error shape of the function.

@@ -11,7 +11,7 @@ use axum::Json;
 use bytes::Bytes;
 
 use crate::error::{AppError, ErrorKind};
-use crate::format::{openai as openai_format, Format};
+use crate::format::{openai as openai_format, ConverseText, EventEncoder, Format};
 use crate::pipeline::{self, RequestLog};
 use crate::{bedrock, contract, decode, App};
 
@@ -119,7 +119,11 @@ pub(crate) async fn converse(
                 Ok(u) => u,
                 Err(e) => return failed(&log, e),
             };
-        Ok(pipeline::respond(upstream, Box::new(format), timing, log).await)
+        let encoder: Box<dyn EventEncoder> = match format {
+            Format::Text => Box::new(ConverseText),
+            other => Box::new(other),
+        };
+        Ok(pipeline::respond(upstream, encoder, timing, log).await)
     };
     run.await.unwrap_or_else(IntoResponse::into_response)
 }

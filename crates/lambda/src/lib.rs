@@ -30,20 +30,41 @@ use stream::{ErrorDocument, ResponseStream};
 /// The environment variable Lambda sets to the Runtime API's `host:port`.
 pub const RUNTIME_API_ENV: &str = "AWS_LAMBDA_RUNTIME_API";
 
+/// Time kept back before an invocation's deadline when none is configured: enough to write the
+/// marked error and the error trailers (`DEADLINE_MARGIN_MS`).
+pub const DEFAULT_DEADLINE_MARGIN: Duration = Duration::from_millis(2000);
+
 /// Serves invocations from the Runtime API named by `AWS_LAMBDA_RUNTIME_API`, forever.
 ///
 /// Returns only when the Runtime API cannot be reached (Lambda then restarts the sandbox).
-pub async fn run<S>(service: S) -> anyhow::Result<()>
+///
+/// Each request runs under the invocation's deadline less `deadline_margin` (see
+/// [`bedrock_stream_handler::with_deadline`]): a request that would outlive the invocation ends
+/// with its marked `upstream_timeout` error while there is still time to send it.
+pub async fn run<S>(service: S, deadline_margin: Duration) -> anyhow::Result<()>
 where
     S: Service<Request<Body>, Response = Response<Body>, Error = Infallible> + Clone,
 {
     let runtime_api = std::env::var(RUNTIME_API_ENV)
         .with_context(|| format!("{RUNTIME_API_ENV} is not set: not running in Lambda?"))?;
-    run_on(&runtime_api, service).await
+    run_on_with(&runtime_api, service, deadline_margin).await
+}
+
+/// Like [`run`], against the Runtime API at `runtime_api` (`host:port`), with the default
+/// deadline margin.
+pub async fn run_on<S>(runtime_api: &str, service: S) -> anyhow::Result<()>
+where
+    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible> + Clone,
+{
+    run_on_with(runtime_api, service, DEFAULT_DEADLINE_MARGIN).await
 }
 
 /// Like [`run`], against the Runtime API at `runtime_api` (`host:port`).
-pub async fn run_on<S>(runtime_api: &str, service: S) -> anyhow::Result<()>
+pub async fn run_on_with<S>(
+    runtime_api: &str,
+    service: S,
+    deadline_margin: Duration,
+) -> anyhow::Result<()>
 where
     S: Service<Request<Body>, Response = Response<Body>, Error = Infallible> + Clone,
 {
@@ -58,7 +79,7 @@ where
             request_id = %invocation.request_id,
             xray_trace_id = invocation.trace_id.as_deref().unwrap_or_default(),
         );
-        invoke(&mut client, service.clone(), invocation)
+        invoke(&mut client, service.clone(), invocation, deadline_margin)
             .instrument(span)
             .await;
     }
@@ -81,11 +102,16 @@ pub async fn report_init_error_on(runtime_api: &str, error: &anyhow::Error) -> a
 
 /// One invocation: event → request → router → streamed response. Failures here are the
 /// invocation's own (reported and logged); the loop goes on with the next one.
-async fn invoke<S>(client: &mut RuntimeApiClient, service: S, invocation: Invocation)
-where
+async fn invoke<S>(
+    client: &mut RuntimeApiClient,
+    service: S,
+    invocation: Invocation,
+    deadline_margin: Duration,
+) where
     S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>,
 {
     let started = Instant::now();
+    let deadline = request_deadline(invocation.deadline_ms, deadline_margin, started);
     set_trace_env(invocation.trace_id.as_deref());
     let context = InvocationContext {
         aws_request_id: invocation.request_id.clone(),
@@ -106,7 +132,12 @@ where
         }
     };
 
-    let response = match service.oneshot(request).await {
+    let call = service.oneshot(request);
+    let response = match deadline {
+        Some(deadline) => bedrock_stream_handler::with_deadline(deadline, call).await,
+        None => call.await,
+    };
+    let response = match response {
         Ok(response) => response,
         Err(never) => match never {},
     };
@@ -148,6 +179,20 @@ where
     }
 }
 
+/// When a request must be over: the invocation's deadline (`Lambda-Runtime-Deadline-Ms`, ms
+/// since the epoch) less `margin`, as an `Instant` (now, when less than `margin` is left).
+fn request_deadline(deadline_ms: Option<u64>, margin: Duration, now: Instant) -> Option<Instant> {
+    let deadline_ms = deadline_ms?;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_millis();
+    let left = Duration::from_millis(
+        u64::try_from(u128::from(deadline_ms).saturating_sub(now_ms)).unwrap_or(u64::MAX),
+    );
+    Some(now + left.saturating_sub(margin))
+}
+
 /// The AWS SDK (recursion detection) and X-Ray read the current trace from `_X_AMZN_TRACE_ID`.
 ///
 /// Changed between invocations only, when none of our own work runs. Lambda always sends a
@@ -159,5 +204,38 @@ fn set_trace_env(trace_id: Option<&str>) {
         Some(trace_id) => std::env::set_var(TRACE_ENV, trace_id),
         None if std::env::var_os(TRACE_ENV).is_some() => std::env::remove_var(TRACE_ENV),
         None => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_request_deadline_keeps_the_margin_back() {
+        let now = Instant::now();
+        let epoch_ms = |d: Duration| {
+            u64::try_from(
+                (std::time::SystemTime::now() + d)
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|t| t.as_millis())
+                    .unwrap_or(0),
+            )
+            .unwrap_or(0)
+        };
+        let margin = Duration::from_secs(2);
+        let d = request_deadline(Some(epoch_ms(Duration::from_secs(10))), margin, now);
+        let left = d.map(|d| d.duration_since(now)).unwrap_or_default();
+        assert!(
+            left > Duration::from_millis(7800) && left <= Duration::from_secs(8),
+            "{left:?}"
+        );
+        // Less than the margin left: the deadline is now.
+        let d = request_deadline(Some(epoch_ms(Duration::from_secs(1))), margin, now);
+        assert_eq!(d, Some(now));
+        // A deadline already past: now too.
+        let d = request_deadline(Some(1), margin, now);
+        assert_eq!(d, Some(now));
+        assert_eq!(request_deadline(None, margin, now), None);
     }
 }

@@ -34,8 +34,17 @@ impl Drop for Function {
 }
 
 async fn function(config: Config) -> Function {
+    function_with(
+        config,
+        Duration::from_millis(5),
+        bedrock_stream_lambda::DEFAULT_DEADLINE_MARGIN,
+    )
+    .await
+}
+
+async fn function_with(config: Config, chunk_delay: Duration, margin: Duration) -> Function {
     let engine = Arc::new(ScriptedEngine::new(ScriptedConfig {
-        chunk_delay: Duration::from_millis(5),
+        chunk_delay,
         ..Default::default()
     }));
     let bedrock = LocalBedrock::new(engine)
@@ -56,7 +65,8 @@ async fn function(config: Config) -> Function {
     ));
     let emulator = Emulator::start().await;
     let api = emulator.runtime_api();
-    let task = tokio::spawn(async move { bedrock_stream_lambda::run_on(&api, app).await });
+    let task =
+        tokio::spawn(async move { bedrock_stream_lambda::run_on_with(&api, app, margin).await });
     Function {
         emulator,
         bedrock,
@@ -223,4 +233,43 @@ async fn a_stalled_bedrock_stream_ends_in_idle_timeout_trailers() {
             .contains("sent nothing"),
         "{doc}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_ends_with_its_marked_error_before_the_invocation_deadline() {
+    // 30 words at 200 ms each would take 6 s; the invocation has 3 s, less a 2 s margin.
+    let mut f = function_with(
+        Config::default(),
+        Duration::from_millis(200),
+        Duration::from_secs(2),
+    )
+    .await;
+    f.emulator.set_deadline_in(Duration::from_secs(3));
+    let started = std::time::Instant::now();
+    push(&f, "req-deadline", TITAN, None);
+    let rec = f.emulator.response().await;
+    let took = started.elapsed();
+    let body = rec.body_text();
+    assert!(
+        body.starts_with("Scripted answer to: Explain"),
+        "the text before the deadline was lost: {body:?}"
+    );
+    assert!(
+        body.contains("\n[bedrock-stream error] upstream_timeout: "),
+        "{body:?}"
+    );
+    let (ty, _) = trailers(&rec);
+    assert_eq!(ty, "Runtime.StreamError");
+    // Cut at the request's deadline (about 1 s), well before the invocation's (3 s).
+    assert!(took < Duration::from_millis(2500), "{took:?}");
+
+    // With time enough, the same request completes.
+    f.emulator.set_deadline_in(Duration::from_secs(60));
+    push(&f, "req-roomy", TITAN, Some("application/x-ndjson"));
+    let rec = f.emulator.response().await;
+    let body = rec.body_text();
+    let last: serde_json::Value =
+        serde_json::from_str(body.trim_end().lines().last().unwrap()).unwrap();
+    assert_eq!(last["type"], "done", "{body}");
+    assert!(rec.trailers.is_none());
 }

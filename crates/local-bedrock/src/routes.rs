@@ -9,17 +9,20 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use bedrock_families::{Family, ModelId, Prompt, Sampling, StopReason, Usage};
+use bedrock_families::{Family, Prompt, Sampling};
 use serde_json::{json, Value};
 
 use crate::activity::Outcome;
+use crate::answer::Answer;
 use crate::converse;
 use crate::engine::{EngineError, EngineEvent, GenerationRequest};
 use crate::error::BedrockError;
 use crate::faults::{Fault, FaultKind};
+use crate::models::{self, Operation};
 use crate::server::AppState;
 use crate::stream::{self, Shape};
-use crate::wire::EVENT_STREAM_CONTENT_TYPE;
+use crate::validate::{self, Ctx};
+use crate::wire::{self, EVENT_STREAM_CONTENT_TYPE};
 
 pub(crate) fn router(state: Arc<AppState>) -> Router {
     Router::new()
@@ -71,73 +74,80 @@ fn json_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, BedrockError> {
     })
 }
 
-/// An InvokeModel body read as Bedrock reads it: JSON, the model's family, its fields.
+/// An InvokeModel body read as Bedrock reads it: the model id, JSON, the model's family, its
+/// fields, then what the prompt asks of the model.
 fn read_invoke_body(
     model_id: &str,
+    op: Operation,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(Family, Prompt, Sampling), BedrockError> {
+    let model = models::resolve(model_id, op)?;
     let json = json_body(headers, body)?;
-    let family = resolve_family(model_id, &json)?;
+    let family = Family::for_request(model_id, &json).ok_or_else(|| unresolved(model_id))?;
     let (prompt, sampling) = family
         .parse_request(&json)
         .map_err(|e| BedrockError::Validation(e.0))?;
+    let ctx = Ctx {
+        model,
+        family: Some(family),
+        op,
+    };
+    validate::check_media(&ctx, &prompt)?;
+    validate::check_prompt(&ctx, &prompt, &sampling)?;
     Ok((family, prompt, sampling))
 }
 
-fn resolve_family(model_id: &str, body: &Value) -> Result<Family, BedrockError> {
-    Family::for_request(model_id, body).ok_or_else(|| not_found(model_id))
+/// The provider's own refusal that Bedrock delivers inside an InvokeModelWithResponseStream
+/// stream (and as a 400 from InvokeModel).
+fn provider_refusal(family: Family, prompt: &Prompt) -> Option<BedrockError> {
+    match family {
+        Family::AnthropicMessages => {
+            validate::anthropic_tool_results(prompt).map(BedrockError::Validation)
+        }
+        _ => None,
+    }
 }
 
-fn not_found(model_id: &str) -> BedrockError {
-    let id = ModelId::parse(model_id);
-    if id.base().is_none() && id.kind == bedrock_families::ModelIdKind::FoundationModel {
-        return BedrockError::Validation("The provided model identifier is invalid.".into());
-    }
+/// An identifier that names no model by itself (an application inference profile, a
+/// provisioned or imported model) with a body of no known family.
+fn unresolved(model_id: &str) -> BedrockError {
     BedrockError::ResourceNotFound(format!(
         "Could not resolve the foundation model from the provided model identifier {model_id}."
     ))
 }
 
-/// Checks a Converse request's model id: any family the local endpoint knows can converse.
-fn resolve_converse_model(model_id: &str) -> Result<(), BedrockError> {
-    match Family::from_model_id(model_id) {
-        Some(_) => Ok(()),
-        None => match ModelId::parse(model_id).kind {
-            bedrock_families::ModelIdKind::ApplicationInferenceProfile
-            | bedrock_families::ModelIdKind::Opaque
-                if model_id.starts_with("arn:") =>
-            {
-                Ok(())
-            }
-            _ => Err(not_found(model_id)),
-        },
-    }
+/// A Converse body read and validated for its model.
+fn read_converse_body(
+    model_id: &str,
+    op: Operation,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<converse::ConverseCall, BedrockError> {
+    let model = models::resolve(model_id, op)?;
+    let json = json_body(headers, body)?;
+    let ctx = Ctx {
+        model,
+        family: model.map(|m| m.family),
+        op,
+    };
+    converse::read(json, model_id, &ctx)
 }
 
 /// Starts the model call: takes a pending fault, then asks the engine.
 fn start(
     state: &AppState,
-    model_id: &str,
-    prompt: Prompt,
-    sampling: Sampling,
+    request: GenerationRequest,
 ) -> Result<(tokio::sync::mpsc::Receiver<EngineEvent>, Option<Fault>), BedrockError> {
     let fault = state.faults.take();
     if let Some(err) = fault.as_ref().and_then(Fault::pre_stream_error) {
         return Err(err);
     }
-    let rx = state
-        .engine
-        .generate(GenerationRequest {
-            model_id: model_id.to_string(),
-            prompt,
-            sampling,
-        })
-        .map_err(|e| match e {
-            EngineError::Validation(m) => BedrockError::Validation(m),
-            EngineError::Busy(m) => BedrockError::Throttling(m),
-            EngineError::Internal(m) => BedrockError::Internal(m),
-        })?;
+    let rx = state.engine.generate(request).map_err(|e| match e {
+        EngineError::Validation(m) => BedrockError::Validation(m),
+        EngineError::Busy(m) => BedrockError::Throttling(m),
+        EngineError::Internal(m) => BedrockError::Internal(m),
+    })?;
     Ok((rx, fault))
 }
 
@@ -154,10 +164,18 @@ fn streaming_response(
     shape: Shape,
     fault: Option<Fault>,
     started: Instant,
-    bedrock_content_type: bool,
+    response_paths: Vec<String>,
 ) -> Response {
+    let bedrock_content_type = matches!(shape, Shape::Invoke(_));
     let guard = state.activity.begin();
-    let body = Body::from_stream(stream::frames(rx, shape, fault, guard, started));
+    let body = Body::from_stream(stream::frames(
+        rx,
+        shape,
+        fault,
+        guard,
+        started,
+        response_paths,
+    ));
     let mut response = (StatusCode::OK, body).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -182,19 +200,32 @@ async fn invoke_with_response_stream(
     let id = request_id();
     let started = Instant::now();
     let result = (|| {
-        let (family, prompt, sampling) = read_invoke_body(&model_id, &headers, &body)?;
-        let (rx, fault) = start(&state, &model_id, prompt, sampling)?;
-        Ok::<_, BedrockError>((family, rx, fault))
+        let (family, prompt, sampling) =
+            read_invoke_body(&model_id, Operation::InvokeStream, &headers, &body)?;
+        if let Some(e) = provider_refusal(family, &prompt) {
+            return Ok(Err(e));
+        }
+        let (rx, fault) = start(&state, GenerationRequest::new(&model_id, prompt, sampling))?;
+        Ok::<_, BedrockError>(Ok((family, rx, fault)))
     })();
     let response = match result {
-        Ok((family, rx, fault)) => streaming_response(
+        Ok(Ok((family, rx, fault))) => streaming_response(
             &state,
             rx,
             Shape::Invoke(family.encoder(&model_id)),
             fault,
             started,
-            true,
+            Vec::new(),
         ),
+        // HTTP 200, then one exception frame, as Bedrock relays the provider's refusal.
+        Ok(Err(e)) => {
+            let mut r = (StatusCode::OK, wire::exception_frame(&e)).into_response();
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(EVENT_STREAM_CONTENT_TYPE),
+            );
+            r
+        }
         Err(e) => e.into_response(),
     };
     with_request_id(response, &id)
@@ -209,29 +240,32 @@ async fn converse_stream(
     let id = request_id();
     let started = Instant::now();
     let result = (|| {
-        let json = json_body(&headers, &body)?;
-        resolve_converse_model(&model_id)?;
-        let (prompt, sampling) = converse::parse(&json)?;
-        start(&state, &model_id, prompt, sampling)
+        let call = read_converse_body(&model_id, Operation::ConverseStream, &headers, &body)?;
+        let paths = call.response_field_paths.clone();
+        let (rx, fault) = start(&state, generation(&model_id, call))?;
+        Ok::<_, BedrockError>((rx, fault, paths))
     })();
     let response = match result {
-        Ok((rx, fault)) => streaming_response(&state, rx, Shape::Converse, fault, started, false),
+        Ok((rx, fault, paths)) => {
+            streaming_response(&state, rx, Shape::Converse, fault, started, paths)
+        }
         Err(e) => e.into_response(),
     };
     with_request_id(response, &id)
 }
 
-/// A whole answer, collected for the non-streaming operations.
-struct Answer {
-    text: String,
-    stop: StopReason,
-    usage: Usage,
-    first_byte_ms: u64,
+fn generation(model_id: &str, call: converse::ConverseCall) -> GenerationRequest {
+    GenerationRequest {
+        model_id: model_id.to_string(),
+        prompt: call.prompt,
+        sampling: call.sampling,
+        cache_points: call.cache_points,
+    }
 }
 
 async fn collect(
     state: &AppState,
-    mut rx: tokio::sync::mpsc::Receiver<EngineEvent>,
+    rx: tokio::sync::mpsc::Receiver<EngineEvent>,
     fault: Option<Fault>,
     started: Instant,
 ) -> Result<Answer, BedrockError> {
@@ -251,38 +285,13 @@ async fn collect(
             }
         }
     }
-    let mut text = String::new();
-    let mut first_byte_ms = None;
-    loop {
-        match rx.recv().await {
-            Some(EngineEvent::Started { .. }) => {}
-            Some(EngineEvent::Text { text: t, .. }) => {
-                first_byte_ms.get_or_insert_with(|| started.elapsed().as_millis() as u64);
-                text.push_str(&t);
-            }
-            Some(EngineEvent::Finished { stop, usage }) => {
-                guard.finish(Outcome::Completed);
-                let first_byte_ms =
-                    first_byte_ms.unwrap_or_else(|| started.elapsed().as_millis() as u64);
-                return Ok(Answer {
-                    text,
-                    stop,
-                    usage,
-                    first_byte_ms,
-                });
-            }
-            Some(EngineEvent::Failed { message }) => {
-                guard.finish(Outcome::Failed);
-                return Err(BedrockError::ModelError(message));
-            }
-            None => {
-                guard.finish(Outcome::Failed);
-                return Err(BedrockError::Internal(
-                    "The model stopped without finishing its answer".into(),
-                ));
-            }
-        }
-    }
+    let result = Answer::collect(rx, started).await;
+    guard.finish(if result.is_ok() {
+        Outcome::Completed
+    } else {
+        Outcome::Failed
+    });
+    result
 }
 
 async fn invoke(
@@ -294,19 +303,23 @@ async fn invoke(
     let id = request_id();
     let started = Instant::now();
     let result = async {
-        let (family, prompt, sampling) = read_invoke_body(&model_id, &headers, &body)?;
-        let (rx, fault) = start(&state, &model_id, prompt, sampling)?;
+        let (family, prompt, sampling) =
+            read_invoke_body(&model_id, Operation::Invoke, &headers, &body)?;
+        if let Some(e) = provider_refusal(family, &prompt) {
+            return Err(e);
+        }
+        let (rx, fault) = start(&state, GenerationRequest::new(&model_id, prompt, sampling))?;
         let answer = collect(&state, rx, fault, started).await?;
-        Ok::<_, BedrockError>((family, answer))
+        let body = answer.invoke_body(family, &model_id);
+        Ok::<_, BedrockError>((body, answer))
     }
     .await;
     let response = match result {
-        Ok((family, a)) => {
-            let body = family.response_body(&model_id, &a.text, &a.stop, a.usage);
+        Ok((body, a)) => {
             let mut r = Json(body).into_response();
             let h = r.headers_mut();
             let latency = started.elapsed().as_millis().to_string();
-            for (k, v) in [
+            let mut pairs = vec![
                 ("x-amzn-bedrock-invocation-latency", latency),
                 (
                     "x-amzn-bedrock-input-token-count",
@@ -320,7 +333,19 @@ async fn invoke(
                     "x-amzn-bedrock-first-byte-latency",
                     a.first_byte_ms.to_string(),
                 ),
-            ] {
+            ];
+            // FACTS.md §1: the 2026 Nova recording carries the cache counts as headers too.
+            if a.usage.cache_read_input_tokens > 0 || a.usage.cache_write_input_tokens > 0 {
+                pairs.push((
+                    "x-amzn-bedrock-cache-read-input-token-count",
+                    a.usage.cache_read_input_tokens.to_string(),
+                ));
+                pairs.push((
+                    "x-amzn-bedrock-cache-write-input-token-count",
+                    a.usage.cache_write_input_tokens.to_string(),
+                ));
+            }
+            for (k, v) in pairs {
                 if let Ok(v) = HeaderValue::from_str(&v) {
                     h.insert(k, v);
                 }
@@ -341,22 +366,18 @@ async fn converse(
     let id = request_id();
     let started = Instant::now();
     let result = async {
-        let json = json_body(&headers, &body)?;
-        resolve_converse_model(&model_id)?;
-        let (prompt, sampling) = converse::parse(&json)?;
-        let (rx, fault) = start(&state, &model_id, prompt, sampling)?;
-        collect(&state, rx, fault, started).await
+        let call = read_converse_body(&model_id, Operation::Converse, &headers, &body)?;
+        let paths = call.response_field_paths.clone();
+        let (rx, fault) = start(&state, generation(&model_id, call))?;
+        let answer = collect(&state, rx, fault, started).await?;
+        Ok::<_, BedrockError>((answer, paths))
     }
     .await;
     let response = match result {
-        Ok(a) => Json(json!({
-            "output": {"message": {"role": "assistant", "content": [{"text": a.text}]}},
-            "stopReason": a.stop.converse_name(),
-            "usage": {"inputTokens": a.usage.input_tokens, "outputTokens": a.usage.output_tokens,
-                      "totalTokens": a.usage.input_tokens + a.usage.output_tokens},
-            "metrics": {"latencyMs": started.elapsed().as_millis() as u64}
-        }))
-        .into_response(),
+        Ok((a, paths)) => {
+            let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            Json(a.converse_body(&paths, latency_ms)).into_response()
+        }
         Err(e) => e.into_response(),
     };
     with_request_id(response, &id)

@@ -324,10 +324,16 @@ async fn bad_requests_get_bedrock_errors() {
         e.is_validation_exception() && e.message().unwrap().contains("Human:"),
         "{e:?}"
     );
+    // Bedrock answers a well-formed id it does not know with a ValidationException
+    // (crates/families/tests/fixtures/errors/invalid-model-identifier-invoke-stream.json).
     let e = send("acme.unknown-model-v1", br#"{"prompt":"hi"}"#.to_vec())
         .await
         .into_service_error();
-    assert!(e.is_resource_not_found_exception(), "{e:?}");
+    assert!(e.is_validation_exception(), "{e:?}");
+    assert_eq!(
+        e.message(),
+        Some("The provided model identifier is invalid.")
+    );
     let e = c
         .converse_stream()
         .model_id("anthropic.claude-3-haiku-20240307-v1:0")

@@ -304,9 +304,12 @@ def test_malformed_and_unknown_requests_are_bedrock_errors(client):
         )
     assert "max_tokens_to_sample" in e.value.response["Error"]["Message"]
 
-    with pytest.raises(client.exceptions.ResourceNotFoundException) as e:
+    # A well-formed id Bedrock does not know: its ValidationException
+    # (crates/families/tests/fixtures/errors/invalid-model-identifier-invoke-stream.json).
+    with pytest.raises(client.exceptions.ValidationException) as e:
         client.invoke_model(modelId="acme.unknown-model-v1", body=json.dumps({"prompt": "hi"}))
-    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert e.value.response["Error"]["Message"] == "The provided model identifier is invalid."
 
 
 # --- Faults before the stream --------------------------------------------------------------------
@@ -572,3 +575,224 @@ def test_model_ids_in_every_form(client, model_id):
         segment = path.rsplit("/invoke-with-response-stream", 1)[0]
         assert "/" not in segment and ":" not in segment, captured["url"]
         assert "%3A" in segment
+
+
+# --- Tools, images, documents, reasoning, prompt caching (issue 12) -------------------------------
+
+import base64  # noqa: E402
+import pathlib  # noqa: E402
+import struct  # noqa: E402
+import zlib  # noqa: E402
+
+import jsonschema  # noqa: E402
+
+HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
+SONNET4 = "us.anthropic.claude-sonnet-4-20250514-v1:0"
+WEATHER_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "city": {"type": "string", "minLength": 2},
+        "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+        "days": {"type": "integer", "minimum": 1, "maximum": 7},
+        "coords": {
+            "type": "object",
+            "properties": {"lat": {"type": "number", "minimum": -90, "maximum": 90}, "lon": {"type": "number"}},
+            "required": ["lat", "lon"],
+        },
+        "tags": {"type": "array", "items": {"type": "string"}, "minItems": 2},
+        "note": {"type": ["string", "null"]},
+    },
+    "required": ["city", "unit", "coords"],
+    "additionalProperties": False,
+}
+TOOLS = [
+    {"toolSpec": {"name": "get_weather", "description": "Weather for a city", "inputSchema": {"json": WEATHER_SCHEMA}}},
+    {"toolSpec": {"name": "get_time", "inputSchema": {"json": {"type": "object", "properties": {"zone": {"type": "string"}}}}}},
+]
+
+
+def png(width: int, height: int) -> bytes:
+    """A real RGB PNG (zlib-compressed rows, CRCs and all)."""
+    rows = b"".join(
+        b"\x00" + bytes(v for x in range(width) for v in (x * 4 % 256, y * 5 % 256, 128)) for y in range(height)
+    )
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+def read_stream(response):
+    """Collects a ConverseStream: event kinds with block indexes, and the pieces per block."""
+    out = {"kinds": [], "starts": {}, "input": {}, "text": {}, "reasoning": {}, "signature": {}, "stop": None, "usage": None}
+    for event in response["stream"]:
+        (kind,) = event.keys()
+        body = event[kind]
+        index = body.get("contentBlockIndex")
+        out["kinds"].append((kind, index))
+        if kind == "contentBlockStart":
+            out["starts"][index] = body["start"]["toolUse"]
+        elif kind == "contentBlockDelta":
+            delta = body["delta"]
+            if "text" in delta:
+                out["text"][index] = out["text"].get(index, "") + delta["text"]
+            elif "toolUse" in delta:
+                out["input"].setdefault(index, []).append(delta["toolUse"]["input"])
+            elif "signature" in delta["reasoningContent"]:
+                out["signature"][index] = delta["reasoningContent"]["signature"]
+            else:
+                out["reasoning"][index] = out["reasoning"].get(index, "") + delta["reasoningContent"]["text"]
+        elif kind == "messageStop":
+            out["stop"] = body["stopReason"]
+        elif kind == "metadata":
+            out["usage"] = body["usage"]
+    return out
+
+
+def test_converse_stream_tool_round_trip(client):
+    question = {"role": "user", "content": [{"text": "What is the weather in Paris? Use get_weather."}]}
+    # A forced call: one toolUse block whose input streams in fragments, the first one "".
+    s = read_stream(
+        client.converse_stream(
+            modelId=HAIKU, messages=[question], toolConfig={"tools": TOOLS, "toolChoice": {"any": {}}}
+        )
+    )
+    assert s["stop"] == "tool_use"
+    assert s["kinds"][1] == ("contentBlockStart", 0)
+    start = s["starts"][0]
+    assert start["name"] == "get_weather" and start["toolUseId"].startswith("tooluse_")
+    fragments = s["input"][0]
+    assert fragments[0] == "" and len(fragments) >= 4, fragments
+    arguments = json.loads("".join(fragments))
+    jsonschema.validate(arguments, WEATHER_SCHEMA)
+    assert s["text"] == {}
+    assert s["usage"]["outputTokens"] == len(fragments) - 1
+
+    # The result goes back; the answer quotes it.
+    history = [
+        question,
+        {"role": "assistant", "content": [{"toolUse": {"toolUseId": start["toolUseId"], "name": "get_weather", "input": arguments}}]},
+        {"role": "user", "content": [{"toolResult": {"toolUseId": start["toolUseId"], "content": [{"json": {"temp": 21}}, {"text": "sunny"}]}}]},
+    ]
+    s = read_stream(client.converse_stream(modelId=HAIKU, messages=history, toolConfig={"tools": TOOLS}))
+    assert s["stop"] == "end_turn"
+    assert s["text"][0] == 'The tool get_weather returned: {"temp":21} sunny.'
+
+    # `auto`: a short text block, then the call at index 1.
+    s = read_stream(client.converse_stream(modelId=HAIKU, messages=[question], toolConfig={"tools": TOOLS}))
+    assert s["text"][0] == "Calling get_weather."
+    assert list(s["starts"]) == [1]
+    assert [i for k, i in s["kinds"] if k == "contentBlockStop"] == [0, 1]
+
+    # Converse: the call with its input parsed.
+    r = client.converse(modelId=HAIKU, messages=[question], toolConfig={"tools": TOOLS, "toolChoice": {"tool": {"name": "get_weather"}}})
+    assert r["stopReason"] == "tool_use"
+    assert r["output"]["message"]["content"][0]["toolUse"]["input"] == arguments
+
+
+def test_images_and_documents_arrive_intact(client):
+    notes = b"Quarterly numbers went up by ten percent."
+    question = "What is in these?"
+    s = read_stream(
+        client.converse_stream(
+            modelId=HAIKU,
+            messages=[{"role": "user", "content": [
+                {"text": question},
+                {"image": {"format": "png", "source": {"bytes": png(64, 48)}}},
+                {"document": {"format": "txt", "name": "notes", "source": {"bytes": notes}}},
+            ]}],
+        )
+    )
+    assert s["text"][0].startswith(
+        f"Scripted answer to: {question} [image 1: png 64x48] [document notes: {len(notes)} bytes]"
+    ), s["text"]
+    assert s["usage"]["inputTokens"] == len(question.split()) + 64 * 48 // 750 + len(notes.split())
+
+
+def test_reasoning_streams_before_the_answer(client):
+    s = read_stream(
+        client.converse_stream(
+            modelId=SONNET4,
+            messages=[{"role": "user", "content": [{"text": "Why is the sky blue?"}]}],
+            inferenceConfig={"maxTokens": 4096},
+            additionalModelRequestFields={"thinking": {"type": "enabled", "budget_tokens": 2048}},
+        )
+    )
+    assert s["reasoning"][0].startswith("Thinking about: Why is the sky blue?")
+    assert s["signature"][0]
+    assert s["text"][1].startswith("Scripted answer to: Why is the sky blue?")
+    assert [i for k, i in s["kinds"] if k == "contentBlockStop"] == [0, 1]
+    assert "contentBlockStart" not in [k for k, _ in s["kinds"]]
+
+
+def test_cache_points_write_then_read(bedrock):
+    # A fresh system prompt per run so the shared endpoint's cache starts empty for it.
+    system = f"Run {time.time_ns()}: you answer questions about the weather. " * 40
+    client = bedrock.client()
+    call = lambda: client.converse(  # noqa: E731
+        modelId=SONNET4,
+        system=[{"text": system}, {"cachePoint": {"type": "default"}}],
+        messages=[{"role": "user", "content": [{"text": "Will it rain?"}]}],
+    )
+    first, second = call()["usage"], call()["usage"]
+    cached = len(system.split())
+    assert (first["cacheWriteInputTokens"], first["cacheReadInputTokens"]) == (cached, 0)
+    assert (second["cacheWriteInputTokens"], second["cacheReadInputTokens"]) == (0, cached)
+    assert first["inputTokens"] == 3
+    assert first["totalTokens"] == first["inputTokens"] + first["outputTokens"] + cached
+    client.close()
+
+
+# Every Converse request Bedrock refuses, with its message: the table all three client suites run.
+CASES = json.loads((pathlib.Path(__file__).resolve().parents[1] / "validation-cases.json").read_text())["cases"]
+
+
+def materialize(value):
+    """`{"$bytes": ...}` markers as bytes (boto3 base64-encodes blobs itself)."""
+    if isinstance(value, dict):
+        if "$bytes" in value:
+            spec = value["$bytes"]
+            if "png" in spec:
+                return png(*spec["png"])
+            if "fill" in spec:
+                return bytes(spec["fill"])
+            return spec["utf8"].encode()
+        return {k: materialize(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [materialize(v) for v in value]
+    return value
+
+
+@pytest.fixture()
+def unvalidated_client(bedrock):
+    """botocore checks some constraints itself (list lengths); off, so the endpoint sees them."""
+    c = boto3.client(
+        "bedrock-runtime",
+        endpoint_url=bedrock.url,
+        region_name="us-east-1",
+        aws_access_key_id="AKIDLOCAL",
+        aws_secret_access_key="local-secret",
+        config=Config(parameter_validation=False, retries={"total_max_attempts": 1}, read_timeout=15),
+    )
+    yield c
+    c.close()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_validation_errors_are_bedrocks(unvalidated_client, case):
+    call = getattr(unvalidated_client, case["operation"])
+    with pytest.raises(unvalidated_client.exceptions.ValidationException) as e:
+        call(modelId=case["modelId"], **materialize(case["request"]))
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert e.value.response["Error"]["Message"] == case["message"]
+
+
+def test_model_id_is_url_encoded_and_checked_against_the_pattern(client):
+    with pytest.raises(client.exceptions.ValidationException) as e:
+        client.converse(modelId="../../admin", messages=[{"role": "user", "content": [{"text": "hi"}]}])
+    assert e.value.response["Error"]["Message"].startswith(
+        "1 validation error detected: Value '../../admin' at 'modelId' failed to satisfy constraint: "
+        "Member must satisfy regular expression pattern: (arn:aws(-[^:]+)?:bedrock:"
+    )

@@ -31,6 +31,11 @@ impl Proc {
         self.stderr.lock().unwrap().clone()
     }
 
+    /// The process id (to read its memory from /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Stops the process and returns all of its stderr.
     pub fn stop(mut self) -> String {
         let _ = self.child.kill();

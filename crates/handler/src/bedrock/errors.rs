@@ -27,7 +27,14 @@ pub(crate) fn kind_of(code: Option<&str>) -> ErrorKind {
     }
 }
 
-/// Classifies any SDK error.
+/// Classifies any SDK error. What reaches the caller:
+/// - Bedrock's validation messages, word for word: they say how to fix the request;
+/// - for access-denied and credential errors (their messages name roles, users and account ids)
+///   and for transport failures (their error chains name hosts, addresses and proxies), a
+///   message of our own with the stable error type and an id under which the original is
+///   logged ([`withheld`]);
+/// - other service messages (throttling, model errors, …) with any ARN or 12-digit account id
+///   replaced ([`scrub`]).
 pub(crate) fn from_sdk<E, R>(err: &SdkError<E, R>) -> AppError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
@@ -36,34 +43,127 @@ where
     match err {
         SdkError::ServiceError(se) => {
             let e = se.err();
-            let kind = kind_of(e.code());
+            // Bedrock answers an unknown model id with a ValidationException of this text
+            // (crates/families/tests/fixtures/errors/invalid-model-identifier-*.json).
+            let kind = match (e.code(), e.message()) {
+                (
+                    Some("ValidationException"),
+                    Some("The provided model identifier is invalid."),
+                ) => ErrorKind::ModelNotFound,
+                (code, _) => kind_of(code),
+            };
             let message = e
                 .message()
                 .map(str::to_string)
                 .unwrap_or_else(|| e.code().unwrap_or("Bedrock error").to_string());
-            AppError::new(kind, message)
+            match kind {
+                ErrorKind::Validation => AppError::new(kind, message),
+                ErrorKind::AccessDenied => withheld(
+                    kind,
+                    "Bedrock refused the server's AWS credentials or permissions for this call",
+                    e.code(),
+                    &message,
+                ),
+                _ => {
+                    let scrubbed = scrub(&message);
+                    if scrubbed != message {
+                        withheld(kind, &scrubbed, e.code(), &message)
+                    } else {
+                        AppError::new(kind, message)
+                    }
+                }
+            }
         }
         SdkError::TimeoutError(_) => {
             AppError::new(ErrorKind::UpstreamTimeout, "Bedrock did not answer in time")
         }
         SdkError::DispatchFailure(d) => {
-            let what = if d.is_timeout() {
-                ErrorKind::UpstreamTimeout
+            let (kind, public) = if d.is_timeout() {
+                (ErrorKind::UpstreamTimeout, "Bedrock did not answer in time")
             } else {
-                ErrorKind::Network
+                (ErrorKind::Network, "cannot reach Bedrock")
             };
-            AppError::new(what, format!("cannot reach Bedrock: {}", error_chain(err)))
+            withheld(kind, public, None, &error_chain(err))
         }
-        SdkError::ResponseError(_) => AppError::new(
+        SdkError::ResponseError(_) => withheld(
             ErrorKind::Network,
-            format!("unreadable response from Bedrock: {}", error_chain(err)),
+            "unreadable response from Bedrock",
+            None,
+            &error_chain(err),
         ),
-        SdkError::ConstructionFailure(_) => AppError::new(
+        SdkError::ConstructionFailure(_) => withheld(
             ErrorKind::Internal,
-            format!("cannot build the Bedrock request: {}", error_chain(err)),
+            "cannot build the Bedrock request",
+            None,
+            &error_chain(err),
         ),
-        _ => AppError::new(ErrorKind::BedrockInternal, error_chain(err)),
+        _ => withheld(
+            ErrorKind::BedrockInternal,
+            "the Bedrock call failed",
+            None,
+            &error_chain(err),
+        ),
     }
+}
+
+/// Our own message in place of one that may name accounts, roles, hosts or addresses: the
+/// original goes to the log (error chains never include the request body: see
+/// [`error_chain`]) under a fresh id, which the caller gets too.
+pub(crate) fn withheld(
+    kind: ErrorKind,
+    public: &str,
+    code: Option<&str>,
+    original: &str,
+) -> AppError {
+    let id = uuid::Uuid::new_v4().to_string();
+    tracing::warn!(
+        error_id = %id,
+        error_type = kind.as_str(),
+        bedrock_code = code.unwrap_or(""),
+        original = %original,
+        "Bedrock call failed; the details are withheld from the caller"
+    );
+    AppError::new(
+        kind,
+        format!("{public} (details in the server log under request id {id})"),
+    )
+    .with_request_id(id)
+}
+
+/// Replaces ARNs (`arn:…` up to a quote, space or comma) and 12-digit account ids.
+pub(crate) fn scrub(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find("arn:") {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        let end = tail
+            .find(|c: char| c.is_whitespace() || matches!(c, '\'' | '"' | ',' | ')' | ']'))
+            .unwrap_or(tail.len());
+        out.push_str("<arn>");
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    // 12 digits standing alone (an account id).
+    let bytes = out.as_bytes();
+    let mut result = String::with_capacity(out.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let run = bytes[i..].iter().take_while(|b| b.is_ascii_digit()).count();
+        if run == 0 {
+            let ch_len = out[i..].chars().next().map_or(1, char::len_utf8);
+            result.push_str(&out[i..i + ch_len]);
+            i += ch_len;
+        } else {
+            if run == 12 {
+                result.push_str("<account>");
+            } else {
+                result.push_str(&out[i..i + run]);
+            }
+            i += run;
+        }
+    }
+    result
 }
 
 /// Classifies an error that arrived inside a stream. The SDK reads in-stream exceptions into
@@ -123,5 +223,27 @@ where
         Ok(Ok(out)) => Ok(out),
         Ok(Err(e)) => Err(from_sdk(&e)),
         Err(_) => Err(AppError::new(ErrorKind::UpstreamTimeout, timeout_message)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scrub_removes_arns_and_account_ids() {
+        assert_eq!(
+            scrub("User: arn:aws:sts::123456789012:assumed-role/r/s is not authorized"),
+            "User: <arn> is not authorized"
+        );
+        assert_eq!(
+            scrub("account 123456789012, not 1234567890123 nor 12345"),
+            "account <account>, not 1234567890123 nor 12345"
+        );
+        assert_eq!(
+            scrub("Too many requests, please wait before trying your request again."),
+            "Too many requests, please wait before trying your request again."
+        );
+        assert_eq!(scrub("profile 'arn:aws:bedrock:x'"), "profile '<arn>'");
     }
 }

@@ -4,6 +4,7 @@
 
 mod converse;
 mod invoke;
+mod trace;
 
 use std::collections::VecDeque;
 

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::error::AppError;
 
+pub(crate) use text::ConverseText;
 pub use text::TEXT_ERROR_MARKER;
 
 /// The formats a client can ask for by `?format=` or `Accept`.
@@ -81,12 +82,18 @@ pub struct Summary {
     pub bedrock_latency_ms: Option<u64>,
     pub bedrock_first_byte_ms: Option<u64>,
     /// Converse `additionalModelResponseFields` (what `additionalModelResponseFieldPaths`
-    /// asked for).
+    /// asked for). The JSON members are boxed: most answers have none, and every [`OutEvent`]
+    /// is as large as its largest variant.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub additional_model_response_fields: Option<Value>,
+    pub additional_model_response_fields: Option<Box<Value>>,
     /// Converse `trace` (guardrail assessments, prompt router).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub trace: Option<Value>,
+    pub trace: Option<Box<Value>>,
+    /// Converse `performanceConfig` and `serviceTier` as Bedrock reported them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub performance_config: Option<Box<Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_tier: Option<Box<Value>>,
 }
 
 /// What the handler tells the client, whatever the format. Content events carry the index of

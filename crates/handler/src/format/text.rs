@@ -1,9 +1,10 @@
 //! `text`: the answer's words and nothing else (the seed's behaviour), plus a clearly marked
 //! final line when the stream fails after it started.
 
+use axum::http::HeaderValue;
 use bytes::Bytes;
 
-use super::OutEvent;
+use super::{EventEncoder, Format, OutEvent};
 
 /// The marker that starts the final line of a text stream that failed after it started.
 pub const TEXT_ERROR_MARKER: &str = "[bedrock-stream error]";
@@ -30,6 +31,23 @@ pub(super) fn encode(event: OutEvent) -> Option<Bytes> {
         | OutEvent::Citation { .. }
         | OutEvent::BlockStop { .. }
         | OutEvent::Done(_) => None,
+    }
+}
+
+/// `/converse` in `text`: the answer's words only. Converse has no chunk shapes to pass on
+/// raw; its `raw` events are a server-side tool's results and generated images, which are not
+/// the answer's text (sse and ndjson carry them).
+pub(crate) struct ConverseText;
+
+impl EventEncoder for ConverseText {
+    fn content_type(&self) -> HeaderValue {
+        Format::Text.content_type()
+    }
+    fn encode(&mut self, event: OutEvent) -> Option<Bytes> {
+        match event {
+            OutEvent::Raw(_) => None,
+            other => encode(other),
+        }
     }
 }
 
@@ -64,5 +82,28 @@ mod tests {
         ] {
             assert!(silent.encode(Format::Text).is_none());
         }
+    }
+
+    #[test]
+    fn converse_text_leaves_raw_events_out() {
+        let mut e = ConverseText;
+        assert!(e
+            .encode(OutEvent::Raw(serde_json::json!({"contentBlockStart": {}})))
+            .is_none());
+        assert_eq!(
+            e.encode(OutEvent::Text {
+                index: 0,
+                text: "hi".into()
+            })
+            .unwrap(),
+            "hi"
+        );
+        assert!(e
+            .encode(OutEvent::Error(AppError::new(
+                ErrorKind::ModelStreamError,
+                "x"
+            )))
+            .unwrap()
+            .starts_with(b"\n[bedrock-stream error]"));
     }
 }

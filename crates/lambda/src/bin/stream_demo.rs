@@ -51,5 +51,5 @@ async fn main() -> anyhow::Result<()> {
     let app = Router::new()
         .route("/", get(lines).post(lines))
         .route("/healthz", get(|| async { "ok" }));
-    bedrock_stream_lambda::run(app).await
+    bedrock_stream_lambda::run(app, bedrock_stream_lambda::DEFAULT_DEADLINE_MARGIN).await
 }

@@ -150,6 +150,13 @@ impl Engine for ModelEngine {
         &self,
         request: GenerationRequest,
     ) -> Result<mpsc::Receiver<EngineEvent>, EngineError> {
+        // The embedded model writes text only; constrained decoding (tool calls, structured
+        // output) is future work. Refuse rather than answer as if the rest were not asked.
+        if let Some(what) = super::text_only_refusal(&request.prompt) {
+            return Err(EngineError::Validation(format!(
+                "The embedded model (local-bedrock --engine model) does not support {what}. Use --engine scripted for tools, images, documents and reasoning, or remove it from the request."
+            )));
+        }
         let prompt_len = self.model.prompt_tokens(&request.prompt).len();
         if prompt_len >= self.model.max_context() {
             return Err(EngineError::Validation(format!(

@@ -1,0 +1,536 @@
+//! The load driver: N streams through `POST /` at a given concurrency, with faults injected
+//! into the local Bedrock endpoint every K streams, every answer checked byte for byte.
+//!
+//! Each stream ends in exactly one of:
+//! - `ok`: status 200 and the body is exactly the scripted engine's text;
+//! - a documented error: a 4xx/5xx with `{"error":{"type","message"}}` before the stream, or a
+//!   200 whose partial text is a prefix of the expected text followed by the final line
+//!   `[bedrock-stream error] <type>: <message>`;
+//! - `lost`: no answer (connection error, timeout), or a body cut short without the marker;
+//! - `corrupted` / `reordered`: bytes that are not the expected ones (reordered: the same bytes
+//!   in another order);
+//! - `undocumented`: an error whose shape is not the documented one.
+//!
+//! The run passes when nothing is lost, corrupted, reordered or undocumented and every stream
+//! ran.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bedrock_local::{Fault, FaultKind, LocalBedrock};
+use serde_json::Value;
+
+use super::cases::{self, Case};
+use super::{closed_loop, note};
+use crate::harness::client::{self, HttpClient, Streamed};
+use crate::stats::{ms, Dist};
+
+/// The text format's error marker (README: "Errors after the first byte").
+pub const MARKER: &str = "[bedrock-stream error] ";
+
+/// Where faults go.
+#[derive(Clone)]
+pub enum FaultTarget {
+    None,
+    /// A local Bedrock endpoint's `POST /_emulator/faults` (its base URL).
+    Http(String),
+    /// An in-process endpoint.
+    InProcess(LocalBedrock),
+}
+
+/// What one load run does.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct LoadConfig {
+    /// serve's base URL (`http://127.0.0.1:PORT`).
+    pub url: String,
+    pub streams: usize,
+    pub concurrency: usize,
+    /// Inject a fault before every K-th stream (0: none). Kinds cycle through throttle,
+    /// midstream and internal.
+    pub faults_every: usize,
+    /// Tokens (scripted words) per stream; one chunk each at `--chunk-tokens 1`.
+    pub words: u32,
+    /// Tokens per chunk at the endpoint (to count chunks).
+    pub chunk_tokens: usize,
+    /// Limit for one stream.
+    pub stream_timeout: Duration,
+    /// Limit for the whole run: no stream starts after it.
+    pub time_budget: Duration,
+    /// Salt for the prompts.
+    pub variant: u64,
+}
+
+impl Default for LoadConfig {
+    fn default() -> Self {
+        LoadConfig {
+            url: String::new(),
+            streams: 1000,
+            concurrency: 100,
+            faults_every: 50,
+            words: 20,
+            chunk_tokens: 1,
+            stream_timeout: Duration::from_secs(60),
+            time_budget: Duration::from_secs(300),
+            variant: 0,
+        }
+    }
+}
+
+/// How one stream ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    Ok,
+    /// A documented error: `"429 throttled"`, `"200+marker model_stream_error"`, …
+    Documented(String),
+    /// Anything else, by kind (`lost`, `corrupted`, `mismatched`, …), described.
+    Failed(&'static str, String),
+}
+
+/// One stream as the client saw it.
+#[derive(Debug, Clone)]
+pub struct Stream {
+    pub ending: Ending,
+    /// Time to the first body byte (or first content event) that counts.
+    pub first: Option<Duration>,
+    pub total: Duration,
+    /// Body frames read.
+    pub frames: usize,
+    /// Engine chunks (or content events) in the answer.
+    pub chunks: usize,
+    /// The text came in another number of pieces than the engine's chunks.
+    pub regrouped: bool,
+}
+
+impl Stream {
+    /// A stream that failed before or without an answer.
+    pub fn failed(kind: &'static str, why: String, total: Duration) -> Stream {
+        Stream {
+            ending: Ending::Failed(kind, why),
+            first: None,
+            total,
+            frames: 0,
+            chunks: 0,
+            regrouped: false,
+        }
+    }
+}
+
+/// What a load run measured.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct LoadReport {
+    pub streams: usize,
+    pub concurrency: usize,
+    pub started: usize,
+    pub ok: usize,
+    /// Documented errors by `"<status> <type>"`.
+    pub errors: BTreeMap<String, usize>,
+    /// Failed streams by kind: `lost`, `corrupted`, `reordered`, `undocumented` (the seed
+    /// contract); `mismatched`, `incomplete`, `http`, `transport` (chat completions).
+    pub failures: BTreeMap<String, usize>,
+    /// Ok streams whose text came in another number of pieces than the engine's chunks.
+    pub regrouped: usize,
+    pub faults_injected: usize,
+    pub fault_injection_failures: usize,
+    pub elapsed: Duration,
+    /// Time to the first body byte (seed) or first content event (chat) of ok streams, ms.
+    pub ttfb_ms: Vec<f64>,
+    /// Whole stream of ok streams, ms.
+    pub total_ms: Vec<f64>,
+    /// Engine chunks in ok streams.
+    pub chunks_ok: usize,
+    /// Body frames the client read (all streams).
+    pub frames: usize,
+    /// The first few problems, described.
+    pub problems: Vec<String>,
+}
+
+impl LoadReport {
+    pub fn documented_errors(&self) -> usize {
+        self.errors.values().sum()
+    }
+
+    /// Failed streams of `kind`.
+    pub fn count(&self, kind: &str) -> usize {
+        self.failures.get(kind).copied().unwrap_or(0)
+    }
+
+    /// Failed streams of every kind.
+    pub fn failed(&self) -> usize {
+        self.failures.values().sum()
+    }
+
+    fn per_sec(&self, n: usize) -> f64 {
+        n as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Completed streams (ok or a documented error) per second.
+    pub fn completed_per_sec(&self) -> f64 {
+        self.per_sec(self.ok + self.documented_errors())
+    }
+
+    /// Ok streams per second.
+    pub fn ok_per_sec(&self) -> f64 {
+        self.per_sec(self.ok)
+    }
+
+    /// Engine chunks of ok streams per second.
+    pub fn chunks_per_sec(&self) -> f64 {
+        self.per_sec(self.chunks_ok)
+    }
+
+    /// Streams that never started because the time budget ran out.
+    pub fn not_started(&self) -> usize {
+        self.streams.saturating_sub(self.started)
+    }
+
+    /// Nothing failed, and every stream ran.
+    pub fn passed(&self) -> bool {
+        self.failed() == 0 && self.not_started() == 0
+    }
+
+    /// A few lines for the terminal and test failures.
+    pub fn summary(&self) -> String {
+        let (t, tot) = (Dist::of(&self.ttfb_ms), Dist::of(&self.total_ms));
+        format!(
+            "streams {} (started {}) at {} concurrent in {:.2} s: ok {}, documented errors {:?}, failed {:?}; faults injected {} (failed {}); {:.0} completed streams/s; first byte p50 {:.2} p99 {:.2} ms, whole stream p50 {:.2} ms{}",
+            self.streams, self.started, self.concurrency, self.elapsed.as_secs_f64(), self.ok, self.errors, self.failures,
+            self.faults_injected, self.fault_injection_failures, self.completed_per_sec(), t.p50, t.p99, tot.p50,
+            self.problems.iter().map(|p| format!("\n  problem: {p}")).collect::<String>()
+        )
+    }
+}
+
+/// A closed loop of `n` streams at `concurrency` until they or `budget` run out; `one(i)` runs
+/// stream `i` and says how it ended. The one load driver of the benchmark.
+pub async fn drive<F, Fut>(
+    n: usize,
+    concurrency: usize,
+    budget: Duration,
+    one: F,
+) -> anyhow::Result<LoadReport>
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Stream> + Send,
+{
+    let t0 = Instant::now();
+    let streams = closed_loop(n, concurrency, budget, one).await?;
+    let mut r = LoadReport {
+        streams: n,
+        concurrency,
+        started: streams.len(),
+        elapsed: t0.elapsed(),
+        ..Default::default()
+    };
+    for s in streams {
+        r.frames += s.frames;
+        match s.ending {
+            Ending::Ok => {
+                r.ok += 1;
+                r.chunks_ok += s.chunks;
+                r.regrouped += usize::from(s.regrouped);
+                r.ttfb_ms.extend(s.first.map(ms));
+                r.total_ms.push(ms(s.total));
+            }
+            Ending::Documented(k) => *r.errors.entry(k).or_default() += 1,
+            Ending::Failed(kind, why) => {
+                *r.failures.entry(kind.to_string()).or_default() += 1;
+                note(&mut r.problems, format!("{kind}: {why}"));
+            }
+        }
+    }
+    Ok(r)
+}
+
+/// The fault injected before stream `i`, if any.
+pub fn fault_for(i: usize, every: usize) -> Option<Fault> {
+    if every == 0 || i % every != every - 1 {
+        return None;
+    }
+    let fault = |kind| Fault {
+        kind,
+        count: 1,
+        exception: None,
+        after: None,
+    };
+    Some(match (i / every) % 3 {
+        0 => fault(FaultKind::Throttle),
+        1 => Fault {
+            after: Some(3),
+            ..fault(FaultKind::Midstream)
+        },
+        _ => fault(FaultKind::Internal),
+    })
+}
+
+async fn inject(client: &HttpClient, target: &FaultTarget, fault: Fault) -> bool {
+    match target {
+        FaultTarget::None => false,
+        FaultTarget::InProcess(server) => {
+            server.inject(fault);
+            true
+        }
+        FaultTarget::Http(base) => {
+            let body = match serde_json::to_value(&fault) {
+                Ok(v) => v,
+                Err(_) => return false,
+            };
+            matches!(
+                client::post_json(client, &format!("{base}/_emulator/faults"), &body).await,
+                Ok(s) if (200..300).contains(&s)
+            )
+        }
+    }
+}
+
+/// Sorted bytes equal: the same bytes, perhaps in another order.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (mut x, mut y) = (a.to_vec(), b.to_vec());
+    x.sort_unstable();
+    y.sort_unstable();
+    x == y
+}
+
+/// Compares text that should be a prefix of (or all of) `expected`.
+fn check_text(got: &[u8], expected: &str, whole: bool) -> Result<(), Ending> {
+    let exp = expected.as_bytes();
+    if whole && got == exp {
+        return Ok(());
+    }
+    if !whole && exp.starts_with(got) {
+        return Ok(());
+    }
+    if whole && exp.starts_with(got) {
+        return Err(Ending::Failed(
+            "lost",
+            format!(
+                "body ended silently after {} of {} bytes",
+                got.len(),
+                exp.len()
+            ),
+        ));
+    }
+    let n = got.len().min(exp.len());
+    if same_bytes(got, &exp[..if whole { exp.len() } else { n }]) {
+        return Err(Ending::Failed(
+            "reordered",
+            format!("{} bytes, the expected ones in another order", got.len()),
+        ));
+    }
+    let at = got.iter().zip(exp).position(|(a, b)| a != b).unwrap_or(n);
+    Err(Ending::Failed(
+        "corrupted",
+        format!(
+            "differs at byte {at}: got {:?}, expected {:?}",
+            String::from_utf8_lossy(&got[at.saturating_sub(10)..(at + 30).min(got.len())]),
+            String::from_utf8_lossy(&exp[at.saturating_sub(10)..(at + 30).min(exp.len())]),
+        ),
+    ))
+}
+
+/// Classifies a response against the expected text.
+pub fn classify(r: &Streamed, expected: &str) -> Ending {
+    if let Some(e) = &r.body_error {
+        return Ending::Failed(
+            "lost",
+            format!(
+                "status {} body failed after {} bytes: {e}",
+                r.status,
+                r.body.len()
+            ),
+        );
+    }
+    if r.status != 200 {
+        let json_ct = r
+            .content_type
+            .as_deref()
+            .is_some_and(|c| c.starts_with("application/json"));
+        let v: Option<Value> = serde_json::from_slice(&r.body).ok();
+        let ty = v
+            .as_ref()
+            .and_then(|v| v["error"]["type"].as_str())
+            .map(str::to_string);
+        let msg_ok = v
+            .as_ref()
+            .and_then(|v| v["error"]["message"].as_str())
+            .is_some_and(|m| !m.is_empty());
+        return match (json_ct, ty, msg_ok) {
+            (true, Some(ty), true) => Ending::Documented(format!("{} {ty}", r.status)),
+            _ => Ending::Failed(
+                "undocumented",
+                format!(
+                    "status {} with {:?}: {}",
+                    r.status,
+                    r.content_type,
+                    String::from_utf8_lossy(&r.body[..r.body.len().min(200)])
+                ),
+            ),
+        };
+    }
+    let body = &r.body;
+    let needle = format!("\n{MARKER}");
+    let marker_at = body
+        .windows(needle.len())
+        .rposition(|w| w == needle.as_bytes());
+    match marker_at {
+        None => match check_text(body, expected, true) {
+            Ok(()) => Ending::Ok,
+            Err(o) => o,
+        },
+        Some(at) => {
+            if let Err(o) = check_text(&body[..at], expected, false) {
+                return o;
+            }
+            let line = &body[at + 1..];
+            let well_formed = line.ends_with(b"\n") && !line[..line.len() - 1].contains(&b'\n');
+            let text = String::from_utf8_lossy(&line[MARKER.len()..]);
+            match (well_formed, text.split_once(": ")) {
+                (true, Some((ty, msg))) if !ty.is_empty() && msg.trim().len() > 1 => {
+                    Ending::Documented(format!("200+marker {ty}"))
+                }
+                _ => Ending::Failed(
+                    "undocumented",
+                    format!("malformed error line {:?}", String::from_utf8_lossy(line)),
+                ),
+            }
+        }
+    }
+}
+
+async fn one_stream(client: &HttpClient, url: &str, case: &Case, cfg: &LoadConfig) -> Stream {
+    let t0 = Instant::now();
+    let post = client::post_streamed(client, url, case.seed_body.clone(), &[]);
+    match tokio::time::timeout(cfg.stream_timeout, post).await {
+        Err(_) => Stream::failed(
+            "lost",
+            format!("no end within {:?}", cfg.stream_timeout),
+            t0.elapsed(),
+        ),
+        Ok(Err(e)) => Stream::failed("lost", format!("request failed: {e:#}"), t0.elapsed()),
+        Ok(Ok(r)) => Stream {
+            ending: classify(&r, &case.expected),
+            first: r.first_byte(),
+            total: r.total,
+            frames: r.frames.len(),
+            chunks: case.chunks(cfg.chunk_tokens),
+            regrouped: false,
+        },
+    }
+}
+
+/// Runs the load against `cfg.url`, injecting faults into `faults`.
+pub async fn run(cfg: &LoadConfig, faults: FaultTarget) -> anyhow::Result<LoadReport> {
+    let cases = Arc::new(cases::cases(cfg.streams, cfg.variant, cfg.words)?);
+    let client = client::http_client(cfg.concurrency);
+    let (injected, inject_failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let url = format!("{}/", cfg.url.trim_end_matches('/'));
+    let (c, i2, f2) = (
+        cfg.clone(),
+        Arc::clone(&injected),
+        Arc::clone(&inject_failed),
+    );
+    let mut report = drive(cfg.streams, cfg.concurrency, cfg.time_budget, move |i| {
+        let (cases, client, url, cfg, faults) = (
+            Arc::clone(&cases),
+            client.clone(),
+            url.clone(),
+            c.clone(),
+            faults.clone(),
+        );
+        let (injected, inject_failed) = (Arc::clone(&i2), Arc::clone(&f2));
+        async move {
+            if let Some(fault) = fault_for(i, cfg.faults_every) {
+                if inject(&client, &faults, fault).await {
+                    injected.fetch_add(1, Ordering::Relaxed);
+                } else if !matches!(faults, FaultTarget::None) {
+                    inject_failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            one_stream(&client, &url, &cases[i], &cfg).await
+        }
+    })
+    .await?;
+    report.faults_injected = injected.load(Ordering::Relaxed);
+    report.fault_injection_failures = inject_failed.load(Ordering::Relaxed);
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resp(status: u16, ct: &str, body: &str) -> Streamed {
+        Streamed {
+            status,
+            start: Instant::now(),
+            content_type: Some(ct.into()),
+            body: body.as_bytes().to_vec(),
+            frames: vec![(Duration::from_millis(1), body.len())],
+            total: Duration::from_millis(2),
+            body_error: None,
+        }
+    }
+
+    #[test]
+    fn classifies_every_ending() {
+        let exp = "Scripted answer to: hello world.";
+        let text = "text/plain; charset=utf-8";
+        assert_eq!(classify(&resp(200, text, exp), exp), Ending::Ok);
+        assert!(matches!(
+            classify(&resp(200, text, "Scripted answer"), exp),
+            Ending::Failed("lost", _)
+        ));
+        assert!(matches!(
+            classify(&resp(200, text, "Scripted answer to: hellx world."), exp),
+            Ending::Failed("corrupted", _)
+        ));
+        assert!(matches!(
+            classify(&resp(200, text, "answer Scripted to: hello world."), exp),
+            Ending::Failed("reordered", _)
+        ));
+        let marked = "Scripted answer\n[bedrock-stream error] model_stream_error: boom happened\n";
+        assert_eq!(
+            classify(&resp(200, text, marked), exp),
+            Ending::Documented("200+marker model_stream_error".into())
+        );
+        let bad_prefix = "Scripted answex\n[bedrock-stream error] model_stream_error: boom\n";
+        assert!(matches!(
+            classify(&resp(200, text, bad_prefix), exp),
+            Ending::Failed("corrupted", _)
+        ));
+        let no_newline = "Scripted\n[bedrock-stream error] model_stream_error: boom";
+        assert!(matches!(
+            classify(&resp(200, text, no_newline), exp),
+            Ending::Failed("undocumented", _)
+        ));
+        let json = r#"{"error":{"type":"throttled","message":"slow down"}}"#;
+        assert_eq!(
+            classify(&resp(429, "application/json", json), exp),
+            Ending::Documented("429 throttled".into())
+        );
+        assert!(matches!(
+            classify(&resp(502, "text/plain", "Bad Gateway"), exp),
+            Ending::Failed("undocumented", _)
+        ));
+        let mut cut = resp(200, text, "Scripted");
+        cut.body_error = Some("reset".into());
+        assert!(matches!(classify(&cut, exp), Ending::Failed("lost", _)));
+    }
+
+    #[test]
+    fn faults_cycle_every_k_streams() {
+        let kinds: Vec<_> = (0..300)
+            .filter_map(|i| fault_for(i, 50).map(|f| (i, f.kind)))
+            .collect();
+        assert_eq!(kinds.len(), 6);
+        assert_eq!(kinds[0], (49, FaultKind::Throttle));
+        assert_eq!(kinds[1], (99, FaultKind::Midstream));
+        assert_eq!(kinds[2], (149, FaultKind::Internal));
+        assert!(fault_for(49, 0).is_none());
+        assert_eq!(fault_for(99, 50).unwrap().after, Some(3));
+    }
+}
