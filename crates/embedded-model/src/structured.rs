@@ -123,6 +123,17 @@ impl EmbeddedModel {
         self.plan(prompt).map(|_| ())
     }
 
+    /// The token ids [`EmbeddedModel::generate_events`] reads for `prompt`: the chat with the
+    /// tool instructions, the output schema and (for a forced call) the call's opener. Fails
+    /// as [`EmbeddedModel::check`] does.
+    pub fn structured_prompt_tokens(&self, prompt: &Prompt) -> Result<Vec<u32>> {
+        let plan = self.plan(prompt)?;
+        let fragments = self
+            .template
+            .render_with(prompt, &self.tokenizer, &plan.extras);
+        Ok(self.tokenizer.encode_fragments(&fragments))
+    }
+
     pub(crate) fn plan(&self, prompt: &Prompt) -> Result<Plan> {
         let format = self.tool_format;
         let mut system = Vec::new();

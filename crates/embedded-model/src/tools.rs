@@ -1,19 +1,21 @@
 //! How tools, tool calls and tool results are written into a chat prompt.
 //!
 //! Two layouts, both with the call as `{"name": …, "arguments": {…}}` between `<tool_call>`
-//! tags and results between `<tool_response>` tags in a user turn:
+//! tags and results in a user turn:
 //!
 //! - [`ToolFormat::Hermes`], for GGUF chat templates that have their own tool format of this kind
 //!   (Qwen 2.5 and other Hermes-style templates: the template mentions `<tool_call>`): one call
-//!   per `<tool_call>\n{…}\n</tool_call>`, tools listed one JSON object per line inside
-//!   `<tools></tools>`, worded as the Qwen 2.5 template words it.
+//!   per `<tool_call>\n{…}\n</tool_call>`, results between `<tool_response>` tags, tools
+//!   listed one JSON object per line inside `<tools></tools>`, worded as the Qwen 2.5 template
+//!   words it.
 //! - [`ToolFormat::SmolLm2`], for every other template. SmolLM2's GGUF template has no tool
 //!   section (its `tokenizer.chat_template` only writes role and content), so this is a textual
 //!   rendering: the layout SmolLM2-Instruct was tuned on for function calling, as Ollama's
 //!   `smollm2` template writes it (system text "You are an expert in composing functions…",
-//!   `<tools>[…]</tools>`, calls as `<tool_call>[\n{…}\n]</tool_call>`, results as a user turn
-//!   `<tool_response>\n…\n</tool_response>`), reworded so that the model may also answer in
-//!   text when the tool choice is `auto`.
+//!   `<tools>[…]</tools>`, calls as `<tool_call>[\n{…}\n]</tool_call>`), reworded so that the
+//!   model may also answer in text when the tool choice is `auto`. Results are a user turn in
+//!   plain words ("The tool returned: …"): the 135M model answers from those, while after
+//!   Ollama's `<tool_response>` tags it mostly echoes them or writes code.
 
 use bedrock_families::{Part, ToolCall, ToolChoice, ToolResult, ToolSpec};
 use serde_json::{json, Value};
@@ -132,7 +134,15 @@ impl ToolFormat {
         if r.is_error {
             body = format!("Error: {body}");
         }
-        format!("<tool_response>\n{body}\n</tool_response>")
+        match self {
+            // SmolLM2's template has no tool format; the 135M model answers from a result
+            // written as plain words, and mostly echoes `<tool_response>` tags or writes code
+            // after them (tried on the weather conversation of tests/constrained.rs).
+            ToolFormat::SmolLm2 => format!(
+                "The tool returned: {body}\nUse this result to answer my question in one sentence."
+            ),
+            ToolFormat::Hermes => format!("<tool_response>\n{body}\n</tool_response>"),
+        }
     }
 }
 

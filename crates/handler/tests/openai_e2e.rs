@@ -139,7 +139,10 @@ async fn an_image_data_url_arrives_intact() {
         .as_str()
         .unwrap()
         .to_lowercase();
-    assert!(text.contains("png") && text.contains('3') && text.contains('2'), "{text}");
+    assert!(
+        text.contains("png") && text.contains('3') && text.contains('2'),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -194,7 +197,12 @@ async fn reasoning_streams_before_the_answer() {
         .expect("no content");
     assert!(first_reasoning < first_text);
     assert_eq!(finish(&chunks), "stop");
-    assert!(chunks.last().unwrap()["usage"]["completion_tokens"].as_u64().unwrap() > 0);
+    assert!(
+        chunks.last().unwrap()["usage"]["completion_tokens"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
 
     let answer = complete(
         &h.url,
