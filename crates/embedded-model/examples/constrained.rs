@@ -1,6 +1,9 @@
 //! Constrained decoding benchmark: a forced tool call for each schema of
 //! `tests/data/tool_schemas.json` (at least 20), each checked with the `jsonschema` crate; the
-//! cost of the masks per token; and decoding speed with and without constraints.
+//! cost of the masks per token; and decoding speed with and without constraints: each
+//! constrained call is followed by an unconstrained generation of as many tokens from the same
+//! prompt (the same system text with the tool list, so about the same context length), whose time per
+//! token is the baseline.
 //!
 //! `cargo run --release -p bedrock-local-model --example constrained -- [--threads N] [--runs R]`
 
@@ -9,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use bedrock_families::{Prompt, Sampling, StopReason, ToolChoice, ToolSpec};
-use bedrock_local_model::{fetch, EmbeddedModel, LoadOptions, Piece, DEFAULT_SEED};
+use bedrock_local_model::{fetch, EmbeddedModel, LoadOptions, Piece, ToolFormat, DEFAULT_SEED};
 use serde_json::Value;
 
 fn main() -> Result<()> {
@@ -51,6 +54,7 @@ fn main() -> Result<()> {
         (Duration::ZERO, 0u32, Duration::ZERO, 0u32);
     let (mut computed, mut cached) = (0u32, 0u32);
     let mut first_masks = Duration::ZERO;
+    let (mut plain_time, mut plain_tokens) = (Duration::ZERO, 0u32);
     for t in &tools {
         let name = t["name"].as_str().context("name")?;
         let schema = t["input_schema"].clone();
@@ -89,9 +93,21 @@ fn main() -> Result<()> {
             tokens += n;
             computed += c.masks_computed;
             cached += c.masks_cached;
-            decode_time += g.decode_time;
-            decoded += g.output_tokens.saturating_sub(1);
             if run + 1 == runs {
+                decode_time += g.decode_time;
+                decoded += g.output_tokens.saturating_sub(1);
+                // The baseline: the same prompt unconstrained, as many tokens, no early stop
+                // other than the end token.
+                let mut plain = Prompt::user(t["prompt"].as_str().context("prompt")?);
+                plain.system =
+                    Some(ToolFormat::SmolLm2.system_text(&prompt.tools, &prompt.tool_choice));
+                let s = Sampling {
+                    max_tokens: Some(g.output_tokens.max(2)),
+                    ..sampling.clone()
+                };
+                let p = model.generate(&plain, &s, &mut |_| ControlFlow::Continue(()))?;
+                plain_time += p.decode_time;
+                plain_tokens += p.output_tokens.saturating_sub(1);
                 println!(
                     "| {name} | {} | {:?} | {} + {} | {} / {} | {:.0} | {:.2} |",
                     if ok { "yes" } else { "**no**" },
@@ -110,19 +126,6 @@ fn main() -> Result<()> {
             }
         }
     }
-    // The same number of tokens without constraints, for the per-token decode time.
-    let mut plain_time = Duration::ZERO;
-    let mut plain_tokens = 0u32;
-    for t in tools.iter().take(6) {
-        let prompt = Prompt::user(t["prompt"].as_str().unwrap_or("Hi"));
-        let s = Sampling {
-            max_tokens: Some(60),
-            ..sampling.clone()
-        };
-        let g = model.generate(&prompt, &s, &mut |_| ControlFlow::Continue(()))?;
-        plain_time += g.decode_time;
-        plain_tokens += g.output_tokens.saturating_sub(1);
-    }
     println!();
     println!(
         "valid tool calls: {valid}/{total} ({:.1} %)",
@@ -134,7 +137,7 @@ fn main() -> Result<()> {
         first_masks.as_secs_f64() * 1e6 / f64::from((tokens / runs as u32).max(1)),
     );
     println!(
-        "decode time per token: constrained {:.2} ms, unconstrained {:.2} ms",
+        "decode time per token (last runs): constrained {:.2} ms (sampled and forced tokens alike), unconstrained on the same prompts {:.2} ms",
         decode_time.as_secs_f64() * 1e3 / f64::from(decoded.max(1)),
         plain_time.as_secs_f64() * 1e3 / f64::from(plain_tokens.max(1)),
     );
