@@ -4,4 +4,4 @@
 # good signed request is timed. Loopback only, bounded (about 30 s). Prints the figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec cargo test -q -p bedrock-stream --test load_slow_clients -- --ignored --nocapture
+exec cargo test -q --workspace --test load_slow_clients -- --ignored --nocapture

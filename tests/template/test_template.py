@@ -397,7 +397,7 @@ def test_every_env_var_comes_from_a_parameter(template):
 
 
 def test_template_maps_every_variable_the_function_reads():
-    """Keeps the template in step with crates/handler/src/config.rs."""
+    """Keeps the template in step with crates/bedrock-stream-handler/src/config.rs."""
     source = CONFIG_RS.read_text()
     read = set(re.findall(r'(?:var|parse_num::<\w+>)\("([A-Z][A-Z0-9_]+)"\)', source))
     assert read, f"found no environment variables in {CONFIG_RS}"

@@ -37,7 +37,7 @@ def _fnv1a(s: str) -> int:
 
 
 def scripted_tokens(last_user: str, flat: str | None = None, max_tokens: int | None = None) -> list[str]:
-    """What `--engine scripted` answers (crates/local-bedrock/src/engines/scripted.rs): "Scripted
+    """What `--engine scripted` answers (crates/bedrock-local/src/engines/scripted.rs): "Scripted
     answer to: " + the first 6 words of the last user message, then words picked by a
     xorshift seeded with FNV-1a of the flattened prompt; one token per word."""
     if flat is None:
@@ -66,7 +66,7 @@ def test_expected_text_is_the_documented_shape():
     assert 24 <= len(EXPECTED_TOKENS) < 64
 
 
-# --- Model families: ids and bodies as in crates/local-bedrock/tests/sdk.rs -------------------
+# --- Model families: ids and bodies as in crates/bedrock-local/tests/sdk.rs -------------------
 
 
 def _anthropic_messages_text(c):
@@ -305,7 +305,7 @@ def test_malformed_and_unknown_requests_are_bedrock_errors(client):
     assert "max_tokens_to_sample" in e.value.response["Error"]["Message"]
 
     # A well-formed id Bedrock does not know: its ValidationException
-    # (crates/families/tests/fixtures/errors/invalid-model-identifier-invoke-stream.json).
+    # (crates/bedrock-families/tests/fixtures/errors/invalid-model-identifier-invoke-stream.json).
     with pytest.raises(client.exceptions.ValidationException) as e:
         client.invoke_model(modelId="acme.unknown-model-v1", body=json.dumps({"prompt": "hi"}))
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400

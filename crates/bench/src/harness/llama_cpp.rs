@@ -1,4 +1,4 @@
-//! llama.cpp through node-llama-cpp's prebuilt CPU build: `crates/embedded-model/bench/llama-cpp.mjs`
+//! llama.cpp through node-llama-cpp's prebuilt CPU build: `crates/bedrock-local-model/bench/llama-cpp.mjs`
 //! run by `node` from the modules `crates/bench/peers/setup.sh` installs, one process per call.
 
 use std::path::{Path, PathBuf};
@@ -81,7 +81,7 @@ pub fn setup() -> Result<(PathBuf, PathBuf), String> {
     if !modules.join("node-llama-cpp/package.json").is_file() {
         return Err(not_installed(&modules.join("node-llama-cpp")));
     }
-    let script = workspace_root().join("crates/embedded-model/bench/llama-cpp.mjs");
+    let script = workspace_root().join("crates/bedrock-local-model/bench/llama-cpp.mjs");
     if !script.is_file() {
         return Err(format!("{} not found", repo_path(&script)));
     }

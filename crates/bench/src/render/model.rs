@@ -95,7 +95,7 @@ pub fn markdown(r: &ModelReport) -> String {
     let llama = match (&r.llama_cpp, &r.llama_cpp_skipped) {
         (Some(l), _) => format!(
             "llama.cpp through node-llama-cpp {} ({} CPU build of {}, ggml CPU backend `{}` chosen by it for this CPU), in a \
-             fresh `node` process per round (`crates/embedded-model/bench/llama-cpp.mjs`, context 2048, batch 512)",
+             fresh `node` process per round (`crates/bedrock-local-model/bench/llama-cpp.mjs`, context 2048, batch 512)",
             l.node_llama_cpp, l.build_type, l.llama_cpp, l.variant
         ),
         (None, Some(why)) => format!("llama.cpp: skipped: {why}"),
@@ -124,7 +124,7 @@ pub fn markdown(r: &ModelReport) -> String {
          are the median [min–max] over rounds. \"Other processes\" is the machine's busy time (`/proc/stat`) minus the \
          measured engine's own process, during its runs: on a shared machine, the load each measurement ran beside. {:.0} s \
          in all; 1-minute load average {} before, {} after. Profiles and the history of the engine's speed are in \
-         `crates/embedded-model/BENCH.md`.",
+         `crates/bedrock-local-model/BENCH.md`.",
         c.warmup_tokens,
         c.runs,
         plural(c.runs),

@@ -25,7 +25,7 @@ const EXPECTED = EXPECTED_TOKENS.join("");
 const INPUT_TOKENS = QUESTION.split(/\s+/).length;
 const decoder = new TextDecoder();
 
-// model id, body, chunk -> text (ids and bodies as in crates/local-bedrock/tests/sdk.rs)
+// model id, body, chunk -> text (ids and bodies as in crates/bedrock-local/tests/sdk.rs)
 const FAMILIES = {
   "anthropic-text": [
     "anthropic.claude-v2",

@@ -111,7 +111,7 @@ export function makeClient(url, handlerName, { requestTimeoutMs } = {}) {
   });
 }
 
-// --- The scripted engine's deterministic text (crates/local-bedrock/src/engines/scripted.rs) ---
+// --- The scripted engine's deterministic text (crates/bedrock-local/src/engines/scripted.rs) ---
 
 const MASK = (1n << 64n) - 1n;
 const VOCABULARY = [
