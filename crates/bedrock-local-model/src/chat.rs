@@ -8,6 +8,37 @@
 use bedrock_families::{Prompt, Role};
 
 use crate::tokenizer::{Fragment, Tokenizer};
+use crate::tools::{turn_text, ToolFormat};
+
+/// What a generation adds to the chat beyond the prompt's own turns.
+#[derive(Debug, Clone)]
+pub struct Extras {
+    /// How tool calls and results in the turns are written.
+    pub format: ToolFormat,
+    /// Appended to the system prompt (tool list, JSON schema of the answer).
+    pub system: Option<String>,
+    /// The start of the assistant's answer, written for it (a forced tool call's opener).
+    pub answer_prefix: Option<String>,
+}
+
+impl Default for Extras {
+    fn default() -> Extras {
+        Extras {
+            format: ToolFormat::SmolLm2,
+            system: None,
+            answer_prefix: None,
+        }
+    }
+}
+
+fn join_system(base: Option<&str>, extra: Option<&str>) -> Option<String> {
+    match (base, extra) {
+        (Some(b), Some(e)) => Some(format!("{b}\n\n{e}")),
+        (Some(b), None) => Some(b.to_string()),
+        (None, Some(e)) => Some(e.to_string()),
+        (None, None) => None,
+    }
+}
 
 /// The chat layouts this crate can write.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,13 +80,22 @@ impl ChatTemplate {
     /// Renders the chat, ending where the assistant's next words go. A chat whose last turn
     /// is the assistant's is continued rather than closed (Bedrock's "prefill").
     pub fn render(&self, prompt: &Prompt, tok: &Tokenizer) -> Vec<Fragment> {
+        self.render_with(prompt, tok, &Extras::default())
+    }
+
+    /// [`ChatTemplate::render`] with tool instructions, tool calls and results, and the start
+    /// of the answer.
+    pub fn render_with(&self, prompt: &Prompt, tok: &Tokenizer, x: &Extras) -> Vec<Fragment> {
         let mut r = Renderer {
             tok,
             out: Vec::new(),
         };
         let continues = matches!(prompt.turns.last(), Some(t) if t.role == Role::Assistant);
         let n = prompt.turns.len();
-        let system = prompt.system.as_deref().filter(|s| !s.is_empty());
+        let own_system = prompt.system.as_deref().filter(|s| !s.is_empty());
+        let system_owned = join_system(own_system, x.system.as_deref());
+        let system = system_owned.as_deref();
+        let text = |t: &bedrock_families::Turn| turn_text(t, x.format);
         let eos = tok
             .eos
             .and_then(|e| tok.special_text(e))
@@ -63,14 +103,18 @@ impl ChatTemplate {
             .to_string();
         match self {
             ChatTemplate::ChatMl { default_system } => {
-                if let Some(s) = system.or(default_system.as_deref()) {
+                let with_default = join_system(
+                    own_system.or(default_system.as_deref()),
+                    x.system.as_deref(),
+                );
+                if let Some(s) = with_default.as_deref() {
                     r.trusted("<|im_start|>system\n");
                     r.user(s);
                     r.trusted("<|im_end|>\n");
                 }
                 for (i, t) in prompt.turns.iter().enumerate() {
                     r.trusted(&format!("<|im_start|>{}\n", role(t.role)));
-                    r.user(&t.text());
+                    r.user(&text(t));
                     if !(continues && i + 1 == n) {
                         r.trusted("<|im_end|>\n");
                     }
@@ -91,9 +135,9 @@ impl ChatTemplate {
                         role(t.role)
                     ));
                     if continues && i + 1 == n {
-                        r.user(t.text().trim_start());
+                        r.user(text(t).trim_start());
                     } else {
-                        r.user(t.text().trim());
+                        r.user(text(t).trim());
                         r.trusted("<|eot_id|>");
                     }
                 }
@@ -109,7 +153,7 @@ impl ChatTemplate {
                 }
                 for (i, t) in prompt.turns.iter().enumerate() {
                     r.trusted(&format!("<|{}|>\n", role(t.role)));
-                    r.user(&t.text());
+                    r.user(&text(t));
                     if !(continues && i + 1 == n) {
                         r.trusted(&format!("{eos}\n"));
                     }
@@ -136,12 +180,12 @@ impl ChatTemplate {
                                 r.user(s);
                                 r.trusted("\n<</SYS>>\n\n");
                             }
-                            r.user(t.text().trim());
+                            r.user(text(t).trim());
                             r.trusted(" [/INST]");
                         }
                         Role::Assistant => {
                             r.trusted(" ");
-                            r.user(t.text().trim());
+                            r.user(text(t).trim());
                             if !(continues && i + 1 == n) {
                                 r.trusted(&format!(" {eos}"));
                             }
@@ -160,7 +204,7 @@ impl ChatTemplate {
                         Role::User => "User: ",
                         Role::Assistant => "Assistant: ",
                     });
-                    r.user(&t.text());
+                    r.user(&text(t));
                     if !(continues && i + 1 == n) {
                         r.trusted("\n\n");
                     }
@@ -169,6 +213,9 @@ impl ChatTemplate {
                     r.trusted("Assistant:");
                 }
             }
+        }
+        if let Some(p) = &x.answer_prefix {
+            r.trusted(p);
         }
         r.out
     }

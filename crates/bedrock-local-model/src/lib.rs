@@ -28,6 +28,7 @@
 //! | `BEDROCK_STREAM_KERNEL` | `scalar`, `avx2`, `avxvnni`, `avx512vnni` or `avx512` to force a kernel (default: the best the CPU has) |
 
 mod chat;
+pub mod constrain;
 pub mod fetch;
 mod gguf;
 mod kernels;
@@ -35,11 +36,13 @@ mod model;
 mod quant;
 mod sampler;
 mod stream;
+mod structured;
 mod tokenizer;
+mod tools;
 
 use std::ops::ControlFlow;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -47,6 +50,8 @@ use bedrock_families::{Prompt, Sampling, StopReason};
 
 pub use chat::ChatTemplate;
 pub use sampler::{DEFAULT_TEMPERATURE, DEFAULT_TOP_K, DEFAULT_TOP_P};
+pub use structured::{ConstraintStats, Piece, ToolUse};
+pub use tools::ToolFormat;
 
 use model::{Session, Transformer};
 use tokenizer::Tokenizer;
@@ -83,6 +88,10 @@ pub struct Generation {
     pub prompt_time: Duration,
     /// Time spent generating after the first token.
     pub decode_time: Duration,
+    /// The tool call made ([`EmbeddedModel::generate_events`] only).
+    pub tool_use: Option<ToolUse>,
+    /// What constrained decoding cost ([`EmbeddedModel::generate_events`] only).
+    pub constraint: ConstraintStats,
 }
 
 /// A loaded model. `Send + Sync`: load once, share through an `Arc`; concurrent calls to
@@ -96,6 +105,12 @@ pub struct EmbeddedModel {
     max_context: usize,
     /// Idle sessions, kept so that their buffers are reused.
     sessions: Mutex<Vec<Session>>,
+    /// How tools are written in prompts.
+    tool_format: ToolFormat,
+    /// The vocabulary prepared for constrained decoding, on first use.
+    index: OnceLock<constrain::TokenIndex>,
+    /// Compiled schemas, most recently used last.
+    compiled: Mutex<Vec<(String, Arc<constrain::Compiled>)>>,
 }
 
 impl EmbeddedModel {
@@ -120,6 +135,7 @@ impl EmbeddedModel {
             );
         }
         let template = ChatTemplate::detect(g.get_str("tokenizer.chat_template"), &tokenizer);
+        let tool_format = ToolFormat::detect(g.get_str("tokenizer.chat_template"));
         let threads = options
             .threads
             .or_else(|| std::env::var(THREADS_ENV).ok().and_then(|v| v.parse().ok()))
@@ -155,6 +171,9 @@ impl EmbeddedModel {
             pool,
             max_context,
             sessions: Mutex::new(Vec::new()),
+            tool_format,
+            index: OnceLock::new(),
+            compiled: Mutex::new(Vec::new()),
         })
     }
 
@@ -207,7 +226,9 @@ impl EmbeddedModel {
     /// Blocking. Calls `on_text` with each new UTF-8-safe piece of text as tokens are sampled;
     /// if it returns `ControlFlow::Break(())`, generation stops before the next token and the
     /// result has `cancelled = true` (and `stop = EndTurn`). Sampling is seeded with
-    /// [`DEFAULT_SEED`], so equal requests give equal text.
+    /// [`DEFAULT_SEED`], so equal requests give equal text. Plain text only: the prompt's tools
+    /// and output schema are not applied here (tool calls and results in its turns are
+    /// rendered); [`EmbeddedModel::generate_events`] applies them.
     pub fn generate(
         &self,
         prompt: &Prompt,
@@ -226,23 +247,7 @@ impl EmbeddedModel {
         on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
     ) -> Result<Generation> {
         let tokens = self.prompt_tokens(prompt);
-        let n_prompt = tokens.len();
-        if n_prompt >= self.max_context {
-            bail!(
-                "the prompt is {n_prompt} tokens; the embedded model holds at most {} tokens of prompt and output",
-                self.max_context
-            );
-        }
-        let max_tokens = sampling.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS) as usize;
-        let budget = max_tokens.min(self.max_context - n_prompt);
-        let mut result = Generation {
-            stop: StopReason::MaxTokens,
-            input_tokens: u32::try_from(n_prompt).unwrap_or(u32::MAX),
-            output_tokens: 0,
-            cancelled: false,
-            prompt_time: Duration::ZERO,
-            decode_time: Duration::ZERO,
-        };
+        let (mut result, budget) = self.start(&tokens, sampling)?;
         if budget == 0 {
             return Ok(result);
         }
@@ -258,6 +263,30 @@ impl EmbeddedModel {
         );
         self.return_session(session);
         outcome.map(|()| result)
+    }
+
+    /// The result so far and the token budget of a generation from `tokens`.
+    fn start(&self, tokens: &[u32], sampling: &Sampling) -> Result<(Generation, usize)> {
+        let n_prompt = tokens.len();
+        if n_prompt >= self.max_context {
+            bail!(
+                "the prompt is {n_prompt} tokens; the embedded model holds at most {} tokens of prompt and output",
+                self.max_context
+            );
+        }
+        let max_tokens = sampling.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS) as usize;
+        let budget = max_tokens.min(self.max_context - n_prompt);
+        let result = Generation {
+            stop: StopReason::MaxTokens,
+            input_tokens: u32::try_from(n_prompt).unwrap_or(u32::MAX),
+            output_tokens: 0,
+            cancelled: false,
+            prompt_time: Duration::ZERO,
+            decode_time: Duration::ZERO,
+            tool_use: None,
+            constraint: ConstraintStats::default(),
+        };
+        Ok((result, budget))
     }
 
     #[allow(clippy::too_many_arguments)]

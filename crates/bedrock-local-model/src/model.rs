@@ -908,6 +908,11 @@ impl Session {
         self.len = 0;
     }
 
+    /// Forgets the positions from `len` on (they are written again by the next forward pass).
+    pub fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+
     /// Positions held in the cache.
     pub fn len(&self) -> usize {
         self.len
