@@ -6,7 +6,7 @@
 //   local-bedrock --engine scripted --chunk-delay-ms 40
 //   serve --bedrock http://LOCAL
 // What the scripted engine answers, and so what the page must show
-// (crates/local-bedrock/src/engines/scripted.rs, docs/local-bedrock.md):
+// (crates/bedrock-local/src/engines/scripted.rs, docs/local-bedrock.md):
 // - an image in the last user message is acknowledged right after the echo of the first six
 //   words, as "[image 1: png WxH]" with the pixel size read from the bytes, and costs
 //   floor(W x H / 750) (at least 1) input tokens;
@@ -15,119 +15,36 @@
 //   their first value, integers within minimum/maximum), streamed in ~4 fragments one chunk
 //   delay apart, no text block, stop reason tool_use;
 // - with `thinking` on a reasoning model (Claude Sonnet 4: `CLAUDE_THINKING`, reasoning Budget
-//   in crates/families/src/catalog.rs) it streams "Thinking about: <first six words> Let me
+//   in crates/bedrock-families/src/catalog.rs) it streams "Thinking about: <first six words> Let me
 //   answer." word by word as block 0, a signature, then the answer as block 1;
 // - `thinking` on Claude 3 Haiku (no reasoning in the catalog) and image bytes that are not an
 //   image are ValidationExceptions, with Bedrock's messages ("thinking: Extra inputs are not
 //   permitted", "...image.source.bytes: Could not process image").
-// The page (crates/handler/assets/index.html) puts one element per content block index:
+// The page (crates/bedrock-stream-handler/assets/index.html) puts one element per content block index:
 // `.block.text`, `.block.reasoning` (label "Reasoning") and `.block.tool` (label
 // "Tool call: NAME (ID)", the input JSON pretty-printed at block_stop).
 //
-// The helpers (startServer, waitFor, ...) follow page.test.mjs. Leaves screenshots agents-*.png
+// The helpers (startServer, waitFor, ...) are in support.mjs, shared with page.test.mjs. Leaves screenshots agents-*.png
 // in tests/browser/screenshots/. The serve binary is $BEDROCK_STREAM_BIN, default
 // target/debug/bedrock-stream.
 
 import { after, before, beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { deflateSync } from "node:zlib";
 import { chromium } from "playwright-core";
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, "..", "..");
-const bin = path.resolve(root, process.env.BEDROCK_STREAM_BIN || "target/debug/bedrock-stream");
-const chromiumPath = process.env.CHROMIUM_BIN || "/usr/bin/chromium";
-const screenshots = path.join(here, "screenshots");
+import {
+  ACTION_TIMEOUT_MS, STARTUP_TIMEOUT_MS, bin, chromiumPath, deadline, screenshots, startServer, stopServer, waitFor,
+} from "./support.mjs";
 
 const CHUNK_DELAY_MS = 40;
-const STARTUP_TIMEOUT_MS = 30_000;
-const ACTION_TIMEOUT_MS = 10_000;
 
 /** Reasoning-capable (Budget) in the catalog, vision, tool choice any: the page's first model. */
 const REASONING_MODEL = "us.anthropic.claude-sonnet-4-20250514-v1:0";
 /** Vision and tools but no reasoning in the catalog ("Claude 3: everything but reasoning"). */
 const NO_REASONING_MODEL = "anthropic.claude-3-haiku-20240307-v1:0";
-
-/** A timer for Promise.race bounds that does not keep the process alive once the race is won. */
-const deadline = (ms) => sleep(ms, undefined, { ref: false });
-
-const children = new Set();
-process.on("exit", () => {
-  for (const c of children) c.kill("SIGKILL");
-});
-for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) {
-  process.once(sig, () => {
-    for (const c of children) c.kill("SIGKILL");
-    process.exit(128 + ({ SIGINT: 2, SIGTERM: 15, SIGHUP: 1 })[sig]);
-  });
-}
-
-/** Starts one bedrock-stream subcommand and resolves with its URL once it prints "listening on". */
-function startServer(name, args, env = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(bin, args, {
-      cwd: root,
-      env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "warn", ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    children.add(child);
-    child.once("exit", () => children.delete(child));
-    let log = "";
-    let settled = false;
-    const fail = (why) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      child.kill("SIGKILL");
-      reject(new Error(`${name}: ${why}\n--- output ---\n${log}`));
-    };
-    const timer = setTimeout(() => fail(`no "listening on" line within ${STARTUP_TIMEOUT_MS} ms`), STARTUP_TIMEOUT_MS);
-    const onData = (buf) => {
-      log += buf.toString();
-      if (log.length > 64_000) log = log.slice(-64_000);
-      const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(log);
-      if (m && !settled) {
-        settled = true;
-        clearTimeout(timer);
-        resolve({ name, child, url: m[1], log: () => log });
-      }
-    };
-    child.stdout.on("data", onData);
-    child.stderr.on("data", onData);
-    child.on("error", (e) => fail(`could not start ${bin}: ${e.message}`));
-    child.on("exit", (code, signal) => fail(`exited early (code ${code}, signal ${signal})`));
-  });
-}
-
-/** Stops a process started by startServer: SIGTERM, then SIGKILL if it lingers. */
-async function stopServer(server) {
-  if (!server) return;
-  const { child } = server;
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once("exit", r));
-  child.kill("SIGTERM");
-  const gone = await Promise.race([exited.then(() => true), deadline(3_000).then(() => false)]);
-  if (!gone) {
-    child.kill("SIGKILL");
-    await Promise.race([exited, deadline(3_000)]);
-  }
-}
-
-/** Polls fn() every 50 ms until it returns a truthy value; fails after timeoutMs. */
-async function waitFor(what, fn, timeoutMs = ACTION_TIMEOUT_MS) {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const last = await fn();
-    if (last) return last;
-    if (Date.now() > until) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 /**
  * A valid RGB PNG of width x height (signature, IHDR, one zlib IDAT with filter byte 0 per row,

@@ -18,90 +18,15 @@
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { chromium } from "playwright-core";
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, "..", "..");
-const bin = path.resolve(root, process.env.BEDROCK_STREAM_BIN || "target/debug/bedrock-stream");
-const chromiumPath = process.env.CHROMIUM_BIN || "/usr/bin/chromium";
-const screenshots = path.join(here, "screenshots");
+import {
+  ACTION_TIMEOUT_MS, STARTUP_TIMEOUT_MS, bin, chromiumPath, deadline, screenshots, startServer, stopServer, waitFor,
+} from "./support.mjs";
 
 const CHUNK_DELAY_MS = 40;
-const STARTUP_TIMEOUT_MS = 30_000;
-const ACTION_TIMEOUT_MS = 10_000;
-
-/** A timer for Promise.race bounds that does not keep the process alive once the race is won. */
-const deadline = (ms) => sleep(ms, undefined, { ref: false });
-
-// Children still running if this process ends without its after() hook (killed by a signal, a
-// broken output pipe): kill them too, so no server outlives the test.
-const children = new Set();
-process.on("exit", () => {
-  for (const c of children) c.kill("SIGKILL");
-});
-for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) {
-  process.once(sig, () => {
-    for (const c of children) c.kill("SIGKILL");
-    process.exit(128 + ({ SIGINT: 2, SIGTERM: 15, SIGHUP: 1 })[sig]);
-  });
-}
-
-/** Starts one bedrock-stream subcommand and resolves with its URL once it prints "listening on". */
-function startServer(name, args, env = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(bin, args, {
-      cwd: root,
-      env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "warn", ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    children.add(child);
-    child.once("exit", () => children.delete(child));
-    let log = "";
-    let settled = false;
-    const fail = (why) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      child.kill("SIGKILL");
-      reject(new Error(`${name}: ${why}\n--- output ---\n${log}`));
-    };
-    const timer = setTimeout(() => fail(`no "listening on" line within ${STARTUP_TIMEOUT_MS} ms`), STARTUP_TIMEOUT_MS);
-    const onData = (buf) => {
-      log += buf.toString();
-      if (log.length > 64_000) log = log.slice(-64_000);
-      const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(log);
-      if (m && !settled) {
-        settled = true;
-        clearTimeout(timer);
-        resolve({ name, child, url: m[1], log: () => log });
-      }
-    };
-    // Keep draining both pipes for the life of the process, so it never blocks on a full pipe.
-    child.stdout.on("data", onData);
-    child.stderr.on("data", onData);
-    child.on("error", (e) => fail(`could not start ${bin}: ${e.message}`));
-    child.on("exit", (code, signal) => fail(`exited early (code ${code}, signal ${signal})`));
-  });
-}
-
-/** Stops a process started by startServer: SIGTERM, then SIGKILL if it lingers. */
-async function stopServer(server) {
-  if (!server) return;
-  const { child } = server;
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once("exit", r));
-  child.kill("SIGTERM");
-  const gone = await Promise.race([exited.then(() => true), deadline(3_000).then(() => false)]);
-  if (!gone) {
-    child.kill("SIGKILL");
-    await Promise.race([exited, deadline(3_000)]);
-  }
-}
 
 async function getJson(url, init = {}) {
   const r = await fetch(url, { ...init, signal: AbortSignal.timeout(5_000) });
@@ -110,17 +35,6 @@ async function getJson(url, init = {}) {
   return body;
 }
 
-/** Polls fn() every 50 ms until it returns a truthy value; fails after timeoutMs. */
-async function waitFor(what, fn, timeoutMs = ACTION_TIMEOUT_MS) {
-  const deadline = Date.now() + timeoutMs;
-  let last;
-  for (;;) {
-    last = await fn();
-    if (last) return last;
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 describe("the page at GET /", { timeout: 120_000 }, () => {
   let bedrock, serve, browser, page;

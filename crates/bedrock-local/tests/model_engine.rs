@@ -12,7 +12,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_bedrockruntime::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_bedrockruntime::primitives::event_stream::EventReceiver;
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::error::ResponseStreamError;
@@ -26,6 +25,9 @@ use bedrock_local::engines::model::ModelEngine;
 use bedrock_local::{LocalBedrock, RunningServer};
 use bedrock_local_model::{fetch, EmbeddedModel};
 use serde_json::{json, Value};
+
+mod support;
+use support::client;
 
 const QUESTION: &str = "What is the capital of France? Answer in one word.";
 const LLAMA: &str = "meta.llama3-8b-instruct-v1:0";
@@ -44,17 +46,6 @@ async fn endpoint(queue_bound: usize) -> RunningServer {
         .spawn("127.0.0.1:0".parse().unwrap())
         .await
         .unwrap()
-}
-
-fn client(url: &str) -> Client {
-    let conf = aws_sdk_bedrockruntime::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(url)
-        .credentials_provider(Credentials::new("AKID", "SECRET", None, None, "test"))
-        .retry_config(aws_sdk_bedrockruntime::config::retry::RetryConfig::disabled())
-        .build();
-    Client::from_conf(conf)
 }
 
 fn llama_body(question: &str, max: u32) -> Value {

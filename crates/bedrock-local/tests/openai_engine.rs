@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_sdk_bedrockruntime::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::{
     ContentBlock, ConversationRole, ConverseStreamOutput, InferenceConfiguration, Message,
@@ -25,6 +24,9 @@ use bedrock_local::{LocalBedrock, RunningServer};
 use bytes::Bytes;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
+
+mod support;
+use support::client;
 
 /// What the upstream server saw and did.
 #[derive(Default)]
@@ -178,17 +180,6 @@ async fn endpoint(upstream_url: &str) -> RunningServer {
         .spawn("127.0.0.1:0".parse().unwrap())
         .await
         .unwrap()
-}
-
-fn client(url: &str) -> Client {
-    let conf = aws_sdk_bedrockruntime::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(url)
-        .credentials_provider(Credentials::new("AKID", "SECRET", None, None, "test"))
-        .retry_config(aws_sdk_bedrockruntime::config::retry::RetryConfig::disabled())
-        .build();
-    Client::from_conf(conf)
 }
 
 const CLAUDE3: &str = "us.anthropic.claude-3-5-haiku-20241022-v1:0";

@@ -6,7 +6,6 @@
 
 use std::sync::{Arc, Mutex};
 
-use aws_sdk_bedrockruntime::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::{
     AnyToolChoice, ContentBlock, ContentBlockDelta, ContentBlockStart, ConversationRole,
@@ -14,12 +13,14 @@ use aws_sdk_bedrockruntime::types::{
     ImageSource, Message, StopReason, Tool, ToolChoice, ToolConfiguration, ToolInputSchema,
     ToolResultBlock, ToolResultContentBlock, ToolSpecification, ToolUseBlock,
 };
-use aws_sdk_bedrockruntime::Client;
 use aws_smithy_types::Document;
 use bedrock_local::engines::openai::OpenAiEngine;
 use bedrock_local::LocalBedrock;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
+
+mod support;
+use support::client;
 
 fn chunk(delta: Value, finish: Option<&str>) -> String {
     let v = json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
@@ -66,17 +67,6 @@ async fn upstream() -> (String, Arc<Mutex<Vec<Value>>>) {
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (url, seen)
-}
-
-fn client(url: &str) -> Client {
-    Client::from_conf(
-        aws_sdk_bedrockruntime::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .endpoint_url(url)
-            .credentials_provider(Credentials::new("AKID", "secret", None, None, "test"))
-            .build(),
-    )
 }
 
 fn tools() -> ToolConfiguration {

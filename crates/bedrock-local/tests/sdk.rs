@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_bedrockruntime::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_bedrockruntime::error::ProvideErrorMetadata;
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::{
@@ -20,29 +19,15 @@ use bedrock_local::{
 };
 use serde_json::{json, Value};
 
+mod support;
+use support::client;
+
 async fn server(config: ScriptedConfig) -> RunningServer {
     let engine = Arc::new(ScriptedEngine::new(config));
     LocalBedrock::new(engine)
         .spawn("127.0.0.1:0".parse().unwrap())
         .await
         .unwrap()
-}
-
-fn client(url: &str) -> Client {
-    let conf = aws_sdk_bedrockruntime::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(url)
-        .credentials_provider(Credentials::new(
-            "AKIDLOCAL",
-            "local-secret",
-            None,
-            None,
-            "test",
-        ))
-        .retry_config(aws_sdk_bedrockruntime::config::retry::RetryConfig::disabled())
-        .build();
-    Client::from_conf(conf)
 }
 
 fn model_for(f: Family) -> &'static str {
