@@ -20,7 +20,7 @@ from cfnlint.decode import cfn_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
-CONFIG_RS = ROOT / "crates" / "handler" / "src" / "config.rs"
+CONFIG_RS = ROOT / "crates" / "bedrock-stream-handler" / "src" / "config.rs"
 
 FUNCTION_BINARY = "bedrock-stream-lambda"
 ENV_VARS = {
