@@ -34,6 +34,8 @@ ENV_VARS = {
     "REQUEST_TIMEOUT_SECS",
     "MAX_CONCURRENT_STREAMS",
     "CORS_ORIGINS",
+    "ALLOW_IMAGE_URLS",
+    "DEADLINE_MARGIN_MS",
     "RUST_LOG",
 }
 # Optional settings: empty by default, which the function treats as unset.
@@ -45,6 +47,7 @@ EMPTY_BY_DEFAULT = {
     "IDLE_TIMEOUT_SECS",
     "MAX_CONCURRENT_STREAMS",
     "CORS_ORIGINS",
+    "DEADLINE_MARGIN_MS",
 }
 
 REGION = "us-west-2"
@@ -399,9 +402,16 @@ def test_every_env_var_comes_from_a_parameter(template):
 def test_template_maps_every_variable_the_function_reads():
     """Keeps the template in step with crates/bedrock-stream-handler/src/config.rs."""
     source = CONFIG_RS.read_text()
-    read = set(re.findall(r'(?:var|parse_num::<\w+>)\("([A-Z][A-Z0-9_]+)"\)', source))
+    read = set(re.findall(r'(?:var|parse_num::<\w+>|parse_bool)\("([A-Z][A-Z0-9_]+)"\)', source))
     assert read, f"found no environment variables in {CONFIG_RS}"
-    assert read <= ENV_VARS, f"config.rs reads variables the template does not set: {read - ENV_VARS}"
+    # The settings of `serve`'s own connection handling, which a function URL does before the
+    # function runs: the fields between "// `serve` only" and "// Lambda only" in `Config`.
+    section = source.split("// `serve` only", 1)[1].split("// Lambda only", 1)[0]
+    serve_only = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", section))
+    assert serve_only and serve_only <= read, f"serve-only settings not read by from_env: {serve_only - read}"
+    assert not serve_only & ENV_VARS, f"the template sets serve-only settings: {serve_only & ENV_VARS}"
+    function_reads = read - serve_only
+    assert function_reads <= ENV_VARS, f"config.rs reads variables the template does not set: {function_reads - ENV_VARS}"
 
 
 def test_log_prompts_allows_only_true_or_false(template):
