@@ -6,7 +6,7 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use support::start;
@@ -48,10 +48,7 @@ async fn a_transport_error_is_withheld_and_logged_under_its_id() {
         assert!(!text.contains(leak), "`{leak}` leaked: {text}");
     }
     // The log has the original under the same id.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !server.stderr().contains(&id) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    server.logged(&id, Duration::from_secs(5));
     let log = server.stderr();
     let line = log
         .lines()

@@ -31,6 +31,21 @@ impl Proc {
         self.stderr.lock().unwrap().clone()
     }
 
+    /// Whether stderr says `needle` within `limit`: a log line may reach the pipe a moment after
+    /// the response it explains reached the client.
+    pub fn logged(&self, needle: &str, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        loop {
+            if self.stderr().contains(needle) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// The process id (to read its memory from /proc).
     pub fn pid(&self) -> u32 {
         self.child.id()
