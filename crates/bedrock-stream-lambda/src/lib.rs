@@ -181,15 +181,20 @@ async fn invoke<S>(
 
 /// When a request must be over: the invocation's deadline (`Lambda-Runtime-Deadline-Ms`, ms
 /// since the epoch) less `margin`, as an `Instant` (now, when less than `margin` is left).
+///
+/// A deadline that is not in the future when the invocation arrives is not one Lambda sends
+/// (its shortest timeout is 1 s): local emulators such as `cargo lambda watch` send the invoke
+/// time or 0. It is ignored, and `REQUEST_TIMEOUT_SECS` alone bounds the request.
 fn request_deadline(deadline_ms: Option<u64>, margin: Duration, now: Instant) -> Option<Instant> {
     let deadline_ms = deadline_ms?;
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .ok()?
         .as_millis();
-    let left = Duration::from_millis(
-        u64::try_from(u128::from(deadline_ms).saturating_sub(now_ms)).unwrap_or(u64::MAX),
-    );
+    let left_ms = u128::from(deadline_ms)
+        .checked_sub(now_ms)
+        .filter(|&ms| ms > 0)?;
+    let left = Duration::from_millis(u64::try_from(left_ms).unwrap_or(u64::MAX));
     Some(now + left.saturating_sub(margin))
 }
 
@@ -233,9 +238,12 @@ mod tests {
         // Less than the margin left: the deadline is now.
         let d = request_deadline(Some(epoch_ms(Duration::from_secs(1))), margin, now);
         assert_eq!(d, Some(now));
-        // A deadline already past: now too.
-        let d = request_deadline(Some(1), margin, now);
-        assert_eq!(d, Some(now));
+        // A deadline that is not in the future (an emulator's invoke time, or 0): not used.
+        assert_eq!(request_deadline(Some(1), margin, now), None);
+        assert_eq!(
+            request_deadline(Some(epoch_ms(Duration::ZERO)), margin, now),
+            None
+        );
         assert_eq!(request_deadline(None, margin, now), None);
     }
 }
