@@ -9,14 +9,8 @@
 
 mod support;
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{
-    sign, PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings,
-};
-use aws_sigv4::sign::v4::SigningParams;
-use aws_smithy_runtime_api::client::identity::Identity;
 use support::start;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -30,33 +24,11 @@ const MIB: usize = 1024 * 1024;
 
 fn signed_head(host: &str, body: &[u8], secret: &str, content_sha: bool) -> String {
     let url = format!("http://{host}/?format=ndjson");
-    let identity: Identity = Credentials::new(KEY, secret, None, None, "load").into();
-    let mut settings = SigningSettings::default();
-    if content_sha {
-        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
-    }
-    let params = SigningParams::builder()
-        .identity(&identity)
-        .region("us-east-1")
-        .name("lambda")
-        .time(SystemTime::now())
-        .settings(settings)
-        .build()
-        .unwrap()
-        .into();
-    let req = SignableRequest::new(
-        "POST",
-        &url,
-        [("content-type", "application/json")].into_iter(),
-        SignableBody::Bytes(body),
-    )
-    .unwrap();
-    let (instructions, _) = sign(req, &params).unwrap().into_parts();
     let mut head = format!(
-        "POST /?format=ndjson HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
+        "POST /?format=ndjson HTTP/1.1\r\nhost: {host}\r\ncontent-length: {}\r\n",
         body.len()
     );
-    for (k, v) in instructions.headers() {
+    for (k, v) in support::sdk_signed_headers(&url, body, KEY, secret, content_sha) {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head

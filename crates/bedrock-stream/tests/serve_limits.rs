@@ -9,14 +9,8 @@
 mod support;
 
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{
-    sign, PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings,
-};
-use aws_sigv4::sign::v4::SigningParams;
-use aws_smithy_runtime_api::client::identity::Identity;
 use serde_json::Value;
 use support::{start, Proc};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -207,35 +201,12 @@ async fn one_connection_past_the_cap_gets_503() {
     );
 }
 
-/// Headers as the AWS SDK for Rust signs a POST of `body` to `url`.
+/// Headers as the AWS SDK for Rust signs a POST of `body` to `url`, as header lines.
 fn signed(url: &str, body: &[u8], secret: &str, content_sha: bool) -> String {
-    let identity: Identity = Credentials::new(KEY, secret, None, None, "test").into();
-    let mut settings = SigningSettings::default();
-    if content_sha {
-        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
-    }
-    let params = SigningParams::builder()
-        .identity(&identity)
-        .region("us-east-1")
-        .name("lambda")
-        .time(SystemTime::now())
-        .settings(settings)
-        .build()
-        .unwrap()
-        .into();
-    let req = SignableRequest::new(
-        "POST",
-        url,
-        [("content-type", "application/json")].into_iter(),
-        SignableBody::Bytes(body),
-    )
-    .unwrap();
-    let (instructions, _) = sign(req, &params).unwrap().into_parts();
-    let mut out = String::from("content-type: application/json\r\n");
-    for (k, v) in instructions.headers() {
-        out.push_str(&format!("{k}: {v}\r\n"));
-    }
-    out
+    support::sdk_signed_headers(url, body, KEY, secret, content_sha)
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

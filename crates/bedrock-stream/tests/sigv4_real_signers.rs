@@ -15,14 +15,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{
-    sign, PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings,
-};
-use aws_sigv4::sign::v4::SigningParams;
-use aws_smithy_runtime_api::client::identity::Identity;
 use serde_json::{json, Value};
 use support::{start, Proc};
 
@@ -314,34 +308,7 @@ fn curl_sorts_and_normalises() -> bool {
 
 /// Headers as the AWS SDK for Rust signs a POST of `body` to `url`.
 fn rust_signed(url: &str, body: &[u8], content_sha: bool) -> Vec<(String, String)> {
-    let identity: Identity = Credentials::new(KEY, SECRET, None, None, "test").into();
-    let mut settings = SigningSettings::default();
-    if content_sha {
-        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
-    }
-    let params = SigningParams::builder()
-        .identity(&identity)
-        .region("us-east-1")
-        .name("lambda")
-        .time(SystemTime::now())
-        .settings(settings)
-        .build()
-        .unwrap()
-        .into();
-    let base = [("content-type", "application/json")];
-    let req =
-        SignableRequest::new("POST", url, base.iter().copied(), SignableBody::Bytes(body)).unwrap();
-    let (instructions, _) = sign(req, &params).unwrap().into_parts();
-    let mut out: Vec<(String, String)> = base
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    out.extend(
-        instructions
-            .headers()
-            .map(|(k, v)| (k.to_string(), v.to_string())),
-    );
-    out
+    support::sdk_signed_headers(url, body, KEY, SECRET, content_sha)
 }
 
 /// Sends raw bytes and returns the status and the body (the server closes or answers within
