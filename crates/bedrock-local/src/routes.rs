@@ -25,7 +25,7 @@ use crate::validate::{self, Ctx};
 use crate::wire::{self, EVENT_STREAM_CONTENT_TYPE};
 
 pub(crate) fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+    let operations = Router::new()
         .route("/model/{model_id}/invoke", post(invoke))
         .route(
             "/model/{model_id}/invoke-with-response-stream",
@@ -33,6 +33,9 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         )
         .route("/model/{model_id}/converse", post(converse))
         .route("/model/{model_id}/converse-stream", post(converse_stream))
+        .layer(axum::middleware::map_response(with_request_id));
+    Router::new()
+        .merge(operations)
         .route(
             "/_emulator/faults",
             post(add_fault).get(list_faults).delete(clear_faults),
@@ -47,10 +50,6 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
 async fn unknown_operation() -> Response {
     BedrockError::ResourceNotFound("Unknown operation: the local Bedrock endpoint serves /model/{modelId}/invoke, /invoke-with-response-stream, /converse and /converse-stream".into())
         .into_response()
-}
-
-fn request_id() -> String {
-    uuid::Uuid::new_v4().to_string()
 }
 
 fn json_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, BedrockError> {
@@ -151,8 +150,9 @@ fn start(
     Ok((rx, fault))
 }
 
-fn with_request_id(mut response: Response, id: &str) -> Response {
-    if let Ok(v) = HeaderValue::from_str(id) {
+/// Every answer of a Bedrock operation, success or error, carries a fresh request id, as Bedrock's do.
+async fn with_request_id(mut response: Response) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
         response.headers_mut().insert("x-amzn-requestid", v);
     }
     response
@@ -196,39 +196,29 @@ async fn invoke_with_response_stream(
     Path(model_id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let id = request_id();
+) -> Result<Response, BedrockError> {
     let started = Instant::now();
-    let result = (|| {
-        let (family, prompt, sampling) =
-            read_invoke_body(&model_id, Operation::InvokeStream, &headers, &body)?;
-        if let Some(e) = provider_refusal(family, &prompt) {
-            return Ok(Err(e));
-        }
-        let (rx, fault) = start(&state, GenerationRequest::new(&model_id, prompt, sampling))?;
-        Ok::<_, BedrockError>(Ok((family, rx, fault)))
-    })();
-    let response = match result {
-        Ok(Ok((family, rx, fault))) => streaming_response(
-            &state,
-            rx,
-            Shape::Invoke(family.encoder(&model_id)),
-            fault,
-            started,
-            Vec::new(),
-        ),
+    let (family, prompt, sampling) =
+        read_invoke_body(&model_id, Operation::InvokeStream, &headers, &body)?;
+    if let Some(e) = provider_refusal(family, &prompt) {
         // HTTP 200, then one exception frame, as Bedrock relays the provider's refusal.
-        Ok(Err(e)) => {
-            let mut r = (StatusCode::OK, wire::exception_frame(&e)).into_response();
-            r.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(EVENT_STREAM_CONTENT_TYPE),
-            );
-            r
-        }
-        Err(e) => e.into_response(),
-    };
-    with_request_id(response, &id)
+        let mut r = (StatusCode::OK, wire::exception_frame(&e)).into_response();
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(EVENT_STREAM_CONTENT_TYPE),
+        );
+        return Ok(r);
+    }
+    let (rx, fault) = start(&state, GenerationRequest::new(&model_id, prompt, sampling))?;
+    let shape = Shape::Invoke(family.encoder(&model_id));
+    Ok(streaming_response(
+        &state,
+        rx,
+        shape,
+        fault,
+        started,
+        Vec::new(),
+    ))
 }
 
 async fn converse_stream(
@@ -236,22 +226,19 @@ async fn converse_stream(
     Path(model_id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let id = request_id();
+) -> Result<Response, BedrockError> {
     let started = Instant::now();
-    let result = (|| {
-        let call = read_converse_body(&model_id, Operation::ConverseStream, &headers, &body)?;
-        let paths = call.response_field_paths.clone();
-        let (rx, fault) = start(&state, generation(&model_id, call))?;
-        Ok::<_, BedrockError>((rx, fault, paths))
-    })();
-    let response = match result {
-        Ok((rx, fault, paths)) => {
-            streaming_response(&state, rx, Shape::Converse, fault, started, paths)
-        }
-        Err(e) => e.into_response(),
-    };
-    with_request_id(response, &id)
+    let call = read_converse_body(&model_id, Operation::ConverseStream, &headers, &body)?;
+    let paths = call.response_field_paths.clone();
+    let (rx, fault) = start(&state, generation(&model_id, call))?;
+    Ok(streaming_response(
+        &state,
+        rx,
+        Shape::Converse,
+        fault,
+        started,
+        paths,
+    ))
 }
 
 fn generation(model_id: &str, call: converse::ConverseCall) -> GenerationRequest {
@@ -299,62 +286,50 @@ async fn invoke(
     Path(model_id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let id = request_id();
+) -> Result<Response, BedrockError> {
     let started = Instant::now();
-    let result = async {
-        let (family, prompt, sampling) =
-            read_invoke_body(&model_id, Operation::Invoke, &headers, &body)?;
-        if let Some(e) = provider_refusal(family, &prompt) {
-            return Err(e);
-        }
-        let (rx, fault) = start(&state, GenerationRequest::new(&model_id, prompt, sampling))?;
-        let answer = collect(&state, rx, fault, started).await?;
-        let body = answer.invoke_body(family, &model_id);
-        Ok::<_, BedrockError>((body, answer))
+    let (family, prompt, sampling) =
+        read_invoke_body(&model_id, Operation::Invoke, &headers, &body)?;
+    if let Some(e) = provider_refusal(family, &prompt) {
+        return Err(e);
     }
-    .await;
-    let response = match result {
-        Ok((body, a)) => {
-            let mut r = Json(body).into_response();
-            let h = r.headers_mut();
-            let latency = started.elapsed().as_millis().to_string();
-            let mut pairs = vec![
-                ("x-amzn-bedrock-invocation-latency", latency),
-                (
-                    "x-amzn-bedrock-input-token-count",
-                    a.usage.input_tokens.to_string(),
-                ),
-                (
-                    "x-amzn-bedrock-output-token-count",
-                    a.usage.output_tokens.to_string(),
-                ),
-                (
-                    "x-amzn-bedrock-first-byte-latency",
-                    a.first_byte_ms.to_string(),
-                ),
-            ];
-            // FACTS.md §1: the 2026 Nova recording carries the cache counts as headers too.
-            if a.usage.cache_read_input_tokens > 0 || a.usage.cache_write_input_tokens > 0 {
-                pairs.push((
-                    "x-amzn-bedrock-cache-read-input-token-count",
-                    a.usage.cache_read_input_tokens.to_string(),
-                ));
-                pairs.push((
-                    "x-amzn-bedrock-cache-write-input-token-count",
-                    a.usage.cache_write_input_tokens.to_string(),
-                ));
-            }
-            for (k, v) in pairs {
-                if let Ok(v) = HeaderValue::from_str(&v) {
-                    h.insert(k, v);
-                }
-            }
-            r
+    let (rx, fault) = start(&state, GenerationRequest::new(&model_id, prompt, sampling))?;
+    let a = collect(&state, rx, fault, started).await?;
+    let mut r = Json(a.invoke_body(family, &model_id)).into_response();
+    let h = r.headers_mut();
+    let latency = started.elapsed().as_millis().to_string();
+    let mut pairs = vec![
+        ("x-amzn-bedrock-invocation-latency", latency),
+        (
+            "x-amzn-bedrock-input-token-count",
+            a.usage.input_tokens.to_string(),
+        ),
+        (
+            "x-amzn-bedrock-output-token-count",
+            a.usage.output_tokens.to_string(),
+        ),
+        (
+            "x-amzn-bedrock-first-byte-latency",
+            a.first_byte_ms.to_string(),
+        ),
+    ];
+    // FACTS.md §1: the 2026 Nova recording carries the cache counts as headers too.
+    if a.usage.cache_read_input_tokens > 0 || a.usage.cache_write_input_tokens > 0 {
+        pairs.push((
+            "x-amzn-bedrock-cache-read-input-token-count",
+            a.usage.cache_read_input_tokens.to_string(),
+        ));
+        pairs.push((
+            "x-amzn-bedrock-cache-write-input-token-count",
+            a.usage.cache_write_input_tokens.to_string(),
+        ));
+    }
+    for (k, v) in pairs {
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            h.insert(k, v);
         }
-        Err(e) => e.into_response(),
-    };
-    with_request_id(response, &id)
+    }
+    Ok(r)
 }
 
 async fn converse(
@@ -362,25 +337,14 @@ async fn converse(
     Path(model_id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let id = request_id();
+) -> Result<Response, BedrockError> {
     let started = Instant::now();
-    let result = async {
-        let call = read_converse_body(&model_id, Operation::Converse, &headers, &body)?;
-        let paths = call.response_field_paths.clone();
-        let (rx, fault) = start(&state, generation(&model_id, call))?;
-        let answer = collect(&state, rx, fault, started).await?;
-        Ok::<_, BedrockError>((answer, paths))
-    }
-    .await;
-    let response = match result {
-        Ok((a, paths)) => {
-            let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-            Json(a.converse_body(&paths, latency_ms)).into_response()
-        }
-        Err(e) => e.into_response(),
-    };
-    with_request_id(response, &id)
+    let call = read_converse_body(&model_id, Operation::Converse, &headers, &body)?;
+    let paths = call.response_field_paths.clone();
+    let (rx, fault) = start(&state, generation(&model_id, call))?;
+    let a = collect(&state, rx, fault, started).await?;
+    let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    Ok(Json(a.converse_body(&paths, latency_ms)).into_response())
 }
 
 async fn add_fault(State(state): State<Arc<AppState>>, body: Bytes) -> Response {

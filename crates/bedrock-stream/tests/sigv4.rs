@@ -6,10 +6,9 @@
 // Test helpers (not only `#[test]` functions) may fail loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_credential_types::Credentials;
@@ -20,7 +19,9 @@ use aws_sigv4::sign::v4::SigningParams;
 use aws_smithy_runtime_api::client::identity::Identity;
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_bedrock-stream");
+mod support;
+use support::{repo_root, Proc, BIN};
+
 const KEY: &str = "AKIDBEDROCKSTREAMTEST";
 const SECRET: &str = "k3y/for+tests/only0123456789abcdefABCDEF";
 const TEMP_KEY: &str = "ASIABEDROCKSTREAMTEMP";
@@ -29,84 +30,17 @@ const TEMP_TOKEN: &str = "FwoGZXIvYXdzEBYaDTESTSESSIONTOKEN/x+y==";
 const STARTUP: Duration = Duration::from_secs(60);
 const RUN: Duration = Duration::from_secs(60);
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 fn event_json() -> Vec<u8> {
     std::fs::read(repo_root().join("events/event.json")).unwrap()
 }
 
-/// A child process, killed when dropped; its stderr is collected as it comes.
-struct Proc {
-    child: Child,
-    addr: String,
-    stderr: std::sync::Arc<std::sync::Mutex<String>>,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Proc {
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-}
-
-/// Starts the binary and waits (bounded) for its "listening on http://ADDR" line.
+/// Starts the binary with `RUST_LOG=warn` and waits (bounded) for its "listening on" line.
 fn start(args: &[&str], envs: &[(&str, &str)]) -> Proc {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .env("RUST_LOG", "warn")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let collected = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let (tx, rx) = mpsc::channel::<String>();
-    let sink = collected.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            sink.lock().unwrap().push_str(&line);
-            sink.lock().unwrap().push('\n');
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + STARTUP;
-    let mut proc = Proc {
-        child,
-        addr: String::new(),
-        stderr: collected,
-    };
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) => {
-                if let Some(rest) = line.split("listening on http://").nth(1) {
-                    proc.addr = rest.split_whitespace().next().unwrap().to_string();
-                    return proc;
-                }
-            }
-            Err(e) => panic!(
-                "{args:?} did not report `listening on` ({e}); stderr:\n{}",
-                proc.stderr()
-            ),
-        }
-    }
+    let envs: Vec<(&str, &str)> = [("RUST_LOG", "warn")]
+        .into_iter()
+        .chain(envs.iter().copied())
+        .collect();
+    support::start(args, &envs, &[], STARTUP)
 }
 
 fn credentials_file(dir: &Path) -> PathBuf {
@@ -346,7 +280,7 @@ fn assert_unauthorized(case: &str, status: u16, body: &str, server: &Proc, says:
 fn curl_aws_sigv4_gets_through_and_a_wrong_secret_does_not() {
     let dir = tempfile::tempdir().unwrap();
     let server = serve_sigv4(dir.path());
-    let url = server.url();
+    let url = server.url.clone();
     let curl = |user: &str| {
         let mut cmd = Command::new("curl");
         cmd.current_dir(repo_root()).args([
@@ -401,7 +335,7 @@ fn curl_aws_sigv4_gets_through_and_a_wrong_secret_does_not() {
 fn invoke_sigv4_gets_through() {
     let dir = tempfile::tempdir().unwrap();
     let server = serve_sigv4(dir.path());
-    let url = server.url();
+    let url = server.url.clone();
     let out = invoke(
         &["--sigv4", &url, "-d", "@events/event.json"],
         &[
@@ -473,7 +407,7 @@ fn invoke_sigv4_gets_through() {
 async fn bad_signatures_get_the_same_403_and_the_log_says_why() {
     let dir = tempfile::tempdir().unwrap();
     let server = serve_sigv4(dir.path());
-    let url = format!("{}/", server.url());
+    let url = format!("{}/", server.url.clone());
     let body = event_json();
     let now = SystemTime::now();
 
@@ -616,7 +550,12 @@ async fn bad_signatures_get_the_same_403_and_the_log_says_why() {
     assert!(!log.contains("Signature="), "{log}");
 
     // Other routes are guarded too, and a signed query cannot be changed.
-    let (status, answer) = post(&format!("{}/converse", server.url()), &[], b"{}".to_vec()).await;
+    let (status, answer) = post(
+        &format!("{}/converse", server.url.clone()),
+        &[],
+        b"{}".to_vec(),
+    )
+    .await;
     assert_unauthorized(
         "unsigned /converse",
         status,
@@ -666,7 +605,7 @@ fn serve_sigv4_needs_a_credentials_file() {
 fn invoke_in_every_format_and_a_4xx() {
     let dir = tempfile::tempdir().unwrap();
     let server = serve_open("local");
-    let url = server.url();
+    let url = server.url.clone();
 
     let out = invoke(&[&url, "-d", "@events/event.json"], &[], dir.path());
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
@@ -744,8 +683,8 @@ fn invoke_reports_a_mid_stream_error() {
         ],
         &[],
     );
-    let server = serve_open(&bedrock.url());
-    let url = server.url();
+    let server = serve_open(&bedrock.url.clone());
+    let url = server.url.clone();
     let inject = |kind: &str| {
         let mut cmd = Command::new("curl");
         cmd.args([
@@ -753,7 +692,7 @@ fn invoke_reports_a_mid_stream_error() {
             "--max-time",
             "30",
             "-XPOST",
-            &format!("{}/_emulator/faults", bedrock.url()),
+            &format!("{}/_emulator/faults", bedrock.url.clone()),
             "-d",
             &format!(r#"{{"kind":"{kind}","count":1}}"#),
         ]);
