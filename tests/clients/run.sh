@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Proves the local Bedrock endpoint with real clients: boto3 (pytest) and the AWS SDK for
-# JavaScript v3 (node --test, default HTTP/2 handler and NodeHttpHandler).
+# Proves the local Bedrock endpoint and serve with real clients: boto3, the openai SDK and the agent
+# frameworks on top of them (Strands Agents, LangChain; pytest), and the AWS SDK for JavaScript v3
+# (node --test, default HTTP/2 handler and NodeHttpHandler).
 #
 # Installs the pinned clients idempotently (pip into the current Python, npm ci into
 # tests/clients/js/node_modules; nothing global), then runs both suites. It does not build: it
@@ -43,7 +44,7 @@ fi
 
 status=0
 
-echo "== boto3 ($("$python" -c 'import boto3; print(boto3.__version__)'))"
+echo "== Python clients: boto3 $("$python" -c 'import boto3; print(boto3.__version__)'), openai, Strands Agents, LangChain"
 timeout 180 "$python" -m pytest -q -p no:cacheprovider -rxXs "$here/python" || status=1
 
 echo "== AWS SDK for JavaScript v3 (node $(node --version))"

@@ -35,7 +35,7 @@ def binary_path() -> Path:
 class LocalBedrock:
     """One running `bedrock-stream local-bedrock` process."""
 
-    def __init__(self, *extra_args: str) -> None:
+    def __init__(self, *extra_args: str, engine: str = "scripted") -> None:
         binary = binary_path()
         if not binary.is_file():
             raise RuntimeError(
@@ -52,7 +52,7 @@ class LocalBedrock:
                 "--listen",
                 "127.0.0.1:0",
                 "--engine",
-                "scripted",
+                engine,
                 *extra_args,
             ],
             stdin=subprocess.DEVNULL,
