@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Proves the local Bedrock endpoint and serve with real clients: boto3, the openai SDK and the agent
-# frameworks on top of them (Strands Agents, LangChain; pytest), and the AWS SDK for JavaScript v3
+# frameworks on top of them (Strands Agents, LangChain, the OpenAI Agents SDK; pytest), and the AWS SDK for JavaScript v3
 # (node --test, default HTTP/2 handler and NodeHttpHandler).
 #
 # Installs the pinned clients idempotently (pip into the current Python, npm ci into
@@ -44,7 +44,7 @@ fi
 
 status=0
 
-echo "== Python clients: boto3 $("$python" -c 'import boto3; print(boto3.__version__)'), openai, Strands Agents, LangChain"
+echo "== Python clients: boto3 $("$python" -c 'import boto3; print(boto3.__version__)'), openai, Strands Agents, LangChain, OpenAI Agents SDK"
 timeout 180 "$python" -m pytest -q -p no:cacheprovider -rxXs "$here/python" || status=1
 
 echo "== AWS SDK for JavaScript v3 (node $(node --version))"

@@ -2,7 +2,8 @@
 
 - Strands Agents (AWS's agent SDK; boto3 ConverseStream) against the local Bedrock endpoint;
 - LangChain's ChatBedrockConverse (langchain-aws; boto3 Converse/ConverseStream) against it too;
-- LangChain's ChatOpenAI (the openai SDK) against `serve`'s /v1/chat/completions.
+- LangChain's ChatOpenAI (the openai SDK) against `serve`'s /v1/chat/completions;
+- the OpenAI Agents SDK (Chat Completions model, streamed and not) against `serve` too.
 
 Each one gets a question, the scripted engine asks for the tool the question names, the framework
 runs the Python tool itself and sends its result back, and the final answer quotes that result —
@@ -15,16 +16,20 @@ answer parse into the class, through both frameworks.
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pydantic
 import pytest
+from agents import Agent as OpenAIAgent
+from agents import OpenAIChatCompletionsModel, Runner, function_tool, set_tracing_disabled
 from langchain_aws import ChatBedrockConverse
 from langchain_core.messages import HumanMessage, ToolMessage
 from langchain_core.tools import tool as lc_tool
 from langchain_openai import ChatOpenAI
 from strands import Agent
 from strands import tool as strands_tool
+from openai import AsyncOpenAI
 from strands.models import BedrockModel
 
 from conftest import LocalBedrock
@@ -124,6 +129,36 @@ def test_langchain_chat_openai_through_serve_runs_a_tool_loop(stack, stream):  #
     text, call = run_langchain_loop(llm, stream)
     assert "get_weather returned" in text, text
     assert f'"city": "{call["args"]["city"]}"' in text and '"temp_c": 21' in text, text
+
+
+def test_openai_agents_sdk_through_serve_runs_a_tool_loop(stack):  # noqa: F811
+    set_tracing_disabled(True)  # its default exports traces to OpenAI's servers
+    calls: list[str] = []
+
+    @function_tool
+    def get_weather(city: str) -> str:
+        """Current weather in a city."""
+        calls.append(city)
+        return json.dumps({"city": city, "temp_c": 21})
+
+    async def run() -> tuple[str, str, int]:
+        client = AsyncOpenAI(base_url=f"{stack[1].url}/v1", api_key="unused", max_retries=0, timeout=30)
+        model = OpenAIChatCompletionsModel(model=HAIKU, openai_client=client)
+        agent = OpenAIAgent(name="weather", instructions="Answer with the tools.", model=model, tools=[get_weather])
+        plain = await Runner.run(agent, QUESTION)
+        streamed = Runner.run_streamed(agent, QUESTION)
+        events = 0
+        async for _ in streamed.stream_events():
+            events += 1
+        await client.close()
+        return plain.final_output, streamed.final_output, events
+
+    plain, streamed, events = asyncio.run(run())
+    assert len(calls) == 2 and calls[0] == calls[1]
+    for answer in (plain, streamed):
+        assert "get_weather returned" in answer and '"temp_c": 21' in answer, answer
+        assert json.dumps(calls[0]) in answer, answer
+    assert events > 3
 
 
 def bedrock_session():
