@@ -15,7 +15,8 @@
 //! [`MAX_EXTRA`] extra keys, after the declared ones, without backslashes), separators `", "` and
 //! `": "` and no other whitespace (the layout of Python's `json.dumps`, the most common in
 //! tool-calling training data), at most 15 significant digits in bounded numbers and 17
-//! otherwise.
+//! otherwise (so a bound beyond ±1e15 on the far side, such as zod's ±(2^53 − 1) for integers,
+//! changes nothing, and one on the near side is refused).
 
 use std::collections::HashMap;
 
@@ -777,10 +778,22 @@ fn num_spec(integer: bool, obj: &Map<String, Value>) -> Result<NumSpec> {
             });
         }
     }
-    for b in [lo, hi].into_iter().flatten() {
-        if b.value.abs() >= 1e15 {
-            bail!("number bounds beyond ±1e15 are not supported by constrained decoding");
-        }
+    // A bounded number is kept to 15 digits, no exponent: |v| ≤ CAP. A bound beyond that on the
+    // far side (zod writes ±(2^53 − 1) for every `.int()`) is implied, and clamped to CAP it
+    // generates the same numbers; one on the near side leaves nothing to generate.
+    const CAP: f64 = 999_999_999_999_999.0;
+    if lo.is_some_and(|b| b.value > CAP) || hi.is_some_and(|b| b.value < -CAP) {
+        bail!("number bounds beyond ±1e15 are not supported by constrained decoding");
+    }
+    let clamp = |value| Bound {
+        value,
+        exclusive: false,
+    };
+    if lo.is_some_and(|b| b.value < -CAP) {
+        lo = Some(clamp(-CAP));
+    }
+    if hi.is_some_and(|b| b.value > CAP) {
+        hi = Some(clamp(CAP));
     }
     let spec = NumSpec { integer, lo, hi };
     if crate::constrain::machine::num_min_len(&spec) >= FAR {

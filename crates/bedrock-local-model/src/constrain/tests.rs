@@ -35,6 +35,9 @@ fn schemas() -> &'static Vec<(String, Value)> {
             ("any", json!({})),
             ("number", json!({"type": "number"})),
             ("bounded_negative", json!({"type": "number", "minimum": -2.5, "maximum": -0.25})),
+            // What zod's `z.number().int()` becomes (the Vercel AI SDK's schemas).
+            ("zod_int", json!({"type": "integer", "minimum": -9007199254740991_i64, "maximum": 9007199254740991_i64})),
+            ("huge_upper_only", json!({"type": "number", "maximum": 1e300})),
             ("integer_list", json!({"type": "array", "items": {"type": "integer"}, "maxItems": 4})),
             ("string_or_null", json!({"type": ["string", "null"], "maxLength": 4})),
             ("one_of", json!({"oneOf": [{"type": "string"}, {"type": "integer"}, {"type": "null"}]})),
@@ -324,6 +327,8 @@ fn gen_value(root: &Value, s: &Value, rng: &mut Rng, depth: usize) -> Value {
                 .map(|v| v.floor() as i64)
                 .or(num("exclusiveMaximum").map(|v| v.ceil() as i64 - 1))
                 .unwrap_or(lo.max(0) + 100_000);
+            // Short documents: a range such as zod's ±(2^53 − 1) is sampled near zero.
+            let (lo, hi) = (lo.max(-1_000_000), hi.min(1_000_000));
             json!(lo + rng.below((hi - lo + 1) as usize) as i64)
         }
         "number" => {
@@ -333,6 +338,7 @@ fn gen_value(root: &Value, s: &Value, rng: &mut Rng, depth: usize) -> Value {
             let hi = num("maximum")
                 .or(num("exclusiveMaximum").map(|v| v - 0.01))
                 .unwrap_or(lo.max(0.0) + 1000.0);
+            let (lo, hi) = (lo.max(-1e6), hi.min(1e6));
             let steps = ((hi - lo) * 100.0).floor() as usize;
             let v = ((lo * 100.0).ceil() + rng.below(steps + 1) as f64) / 100.0;
             let v = v.clamp(lo, hi);
@@ -597,6 +603,14 @@ fn bounds_steer_numbers() {
     assert!(s.can_end(&g));
     let mut s = State::new(&g);
     assert!(!s.advance_bytes(&g, b"1.01"));
+    // Far-side bounds beyond 15 digits are implied; near-side ones leave nothing and are refused.
+    let g = Grammar::compile(&json!({"type": "integer", "minimum": -9007199254740991_i64, "maximum": 9007199254740991_i64})).unwrap();
+    let mut s = State::new(&g);
+    assert!(s.advance_bytes(&g, b"-123456789012345") && s.can_end(&g));
+    assert!(!s.advance_bytes(&g, b"6"), "a 16th digit");
+    let e = Grammar::compile(&json!({"type": "integer", "minimum": 5e15})).unwrap_err();
+    assert!(e.to_string().contains("1e15"), "{e}");
+    assert!(Grammar::compile(&json!({"type": "number", "maximum": -5e15})).is_err());
 }
 
 #[test]
