@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Proves the local Bedrock endpoint and serve with real clients: boto3, the openai SDK and the agent
-# frameworks on top of them (Strands Agents, LangChain, the OpenAI Agents SDK; pytest), and the AWS SDK for JavaScript v3
-# (node --test, default HTTP/2 handler and NodeHttpHandler).
+# frameworks on top of them (Strands Agents, LangChain, the OpenAI Agents SDK; pytest), the AWS SDK
+# for JavaScript v3 (default HTTP/2 handler and NodeHttpHandler) and the Vercel AI SDK's Bedrock
+# provider (node --test).
 #
 # Installs the pinned clients idempotently (pip into the current Python, npm ci into
 # tests/clients/js/node_modules; nothing global), then runs both suites. It does not build: it
@@ -47,7 +48,7 @@ status=0
 echo "== Python clients: boto3 $("$python" -c 'import boto3; print(boto3.__version__)'), openai, Strands Agents, LangChain, OpenAI Agents SDK"
 timeout 180 "$python" -m pytest -q -p no:cacheprovider -rxXs "$here/python" || status=1
 
-echo "== AWS SDK for JavaScript v3 (node $(node --version))"
+echo "== JavaScript clients: AWS SDK v3, Vercel AI SDK (node $(node --version))"
 timeout 180 node --test --test-timeout=60000 "$here"/js/test/*.test.mjs || status=1
 
 if [[ $status -ne 0 ]]; then

@@ -21,14 +21,14 @@ export function binaryPath() {
 }
 
 /** Starts `local-bedrock` and resolves once it has printed its address. */
-export async function startLocalBedrock(extraArgs = []) {
+export async function startLocalBedrock(extraArgs = [], { engine = "scripted" } = {}) {
   const bin = binaryPath();
   if (!existsSync(bin)) {
     throw new Error(`${bin} does not exist: build it first (cargo build -p bedrock-stream) or set BEDROCK_STREAM_BIN`);
   }
   const child = spawn(
     bin,
-    ["local-bedrock", "--listen", "127.0.0.1:0", "--engine", "scripted", ...extraArgs],
+    ["local-bedrock", "--listen", "127.0.0.1:0", "--engine", engine, ...extraArgs],
     { stdio: ["ignore", "ignore", "pipe"] },
   );
   let stderr = "";
