@@ -290,14 +290,14 @@ async fn structured_output_and_what_the_model_cannot_serve() {
     assert_eq!(out.stop_reason(), &StopReason::EndTurn);
 
     // --- A schema keyword outside the supported subset: a 400 naming it, before generating.
-    let pattern =
-        json!({"type": "object", "properties": {"city": {"type": "string", "pattern": "^[A-Z]"}}});
+    let unsupported =
+        json!({"type": "object", "properties": {"days": {"type": "integer", "multipleOf": 7}}});
     let any = ToolChoice::Any(AnyToolChoice::builder().build());
     let e = c
         .converse()
         .model_id(HAIKU)
         .messages(user("Weather in Oslo?"))
-        .tool_config(tools(any, &pattern))
+        .tool_config(tools(any, &unsupported))
         .send()
         .await
         .expect_err("an unsupported schema keyword was accepted");
@@ -306,7 +306,7 @@ async fn structured_output_and_what_the_model_cannot_serve() {
     assert!(e.is_validation_exception(), "{e:?}");
     assert_eq!(status, Some(400));
     let m = e.message().unwrap_or_default();
-    assert!(m.contains("pattern") && m.contains("get_weather"), "{m}");
+    assert!(m.contains("multipleOf") && m.contains("get_weather"), "{m}");
 
     // --- An image: the model cannot see it.
     let png = png(8, 8);

@@ -460,6 +460,8 @@ pub enum Frame {
     Value(NodeId),
     Lit(NodeId, LitLex),
     Str(NodeId, StrLex),
+    /// Inside a patterned string: the pattern DFA's state.
+    Pat(NodeId, u32),
     Num(NodeId, NumLex),
     Arr {
         node: NodeId,
@@ -672,6 +674,7 @@ fn step(stack: &mut Vec<Frame>, g: &Grammar, b: u8) -> Step {
                         }
                     }
                     Node::Str { .. } if b == b'"' => Frame::Str(n, StrLex::default()),
+                    Node::Pat(p) if b == b'"' => Frame::Pat(n, p.start()),
                     Node::Num(spec) => match NumLex::start(b, spec) {
                         Some(x) => Frame::Num(n, x),
                         None => return Step::Dead,
@@ -727,6 +730,22 @@ fn step(stack: &mut Vec<Frame>, g: &Grammar, b: u8) -> Step {
                         Step::Ok
                     }
                     StrStep::Reject => Step::Dead,
+                };
+            }
+            Frame::Pat(n, s) => {
+                let Node::Pat(p) = g.node(*n) else {
+                    return Step::Dead;
+                };
+                if b == b'"' && p.can_close(*s) {
+                    stack.pop();
+                    return Step::Ok;
+                }
+                return match p.step(*s, b) {
+                    Some(next) => {
+                        *s = next;
+                        Step::Ok
+                    }
+                    None => Step::Dead,
                 };
             }
             Frame::Arr { node, count, phase } => {
@@ -924,6 +943,10 @@ fn frame_dist(f: &Frame, g: &Grammar) -> u32 {
         },
         Frame::Str(n, lex) => match g.node(*n) {
             Node::Str { min, .. } => lex.dist(*min),
+            _ => FAR,
+        },
+        Frame::Pat(n, s) => match g.node(*n) {
+            Node::Pat(p) => p.dist(*s).saturating_add(1),
             _ => FAR,
         },
         Frame::Num(n, x) => match g.node(*n) {

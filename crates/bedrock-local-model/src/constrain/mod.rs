@@ -20,6 +20,7 @@
 //! `max_tokens` is still complete whenever the budget allowed one at the start.
 
 pub mod machine;
+pub mod pattern;
 pub mod schema;
 pub mod vocab;
 

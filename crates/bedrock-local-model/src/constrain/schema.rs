@@ -2,7 +2,8 @@
 //!
 //! Supported: `type` (one name or a list), `properties`, `required`, `additionalProperties`
 //! (`false`, `true` or a schema), `items`, `minItems`, `maxItems`, `enum`, `const`, `anyOf`,
-//! `oneOf` (when its alternatives cannot start alike), `allOf` of one schema, `$ref` to
+//! `oneOf` (when its alternatives cannot start alike, or are objects told apart by a required
+//! property with a different constant in each), `allOf` of one schema, `$ref` to
 //! `#/...` (recursion included), `minLength`, `maxLength`, `minimum`, `maximum`,
 //! `exclusiveMinimum`, `exclusiveMaximum` (numbers and draft-4 booleans).
 //! Annotations (`title`, `description`, `default`, `examples`, `format`, …) are ignored:
@@ -22,6 +23,8 @@ use std::collections::HashMap;
 
 use anyhow::{anyhow, bail, Result};
 use serde_json::{Map, Value};
+
+use super::pattern::{format_pattern, Pattern};
 
 /// Separator between array items and object members.
 pub const ITEM_SEP: &[u8] = b", ";
@@ -100,6 +103,8 @@ pub enum Node {
         min: u32,
         max: Option<u32>,
     },
+    /// A string under a `pattern` (or a known `format`).
+    Pat(Box<Pattern>),
     Num(NumSpec),
     Arr {
         items: NodeId,
@@ -271,6 +276,7 @@ impl Grammar {
         match &self.nodes[i] {
             Node::Lit(items) => items.iter().map(|v| v.len() as u32).min().unwrap_or(FAR),
             Node::Str { min, .. } => 2 + min,
+            Node::Pat(p) => 2u32.saturating_add(p.dist(p.start())),
             Node::Num(spec) => crate::constrain::machine::num_min_len(spec),
             Node::Arr { items, min, .. } => {
                 if *min == 0 {
@@ -353,6 +359,7 @@ const CARRIED: &[&str] = &[
     "maximum",
     "exclusiveMinimum",
     "exclusiveMaximum",
+    "pattern",
 ];
 
 struct Compiler<'a> {
@@ -389,8 +396,18 @@ impl Compiler<'_> {
             Value::Object(m) => m,
             _ => bail!("a schema must be an object or a boolean"),
         };
-        for k in obj.keys() {
-            if !CARRIED.contains(&k.as_str())
+        for (k, v) in obj {
+            // Every JSON key is a string: `propertyNames: {"type": "string"}` (zod's records)
+            // asserts nothing.
+            let no_op = k == "propertyNames"
+                && (*v == Value::Bool(true)
+                    || v.as_object().is_some_and(|m| {
+                        m.iter().all(|(k, v)| {
+                            ANNOTATIONS.contains(&k.as_str()) || (k == "type" && v == "string")
+                        })
+                    }));
+            if !no_op
+                && !CARRIED.contains(&k.as_str())
                 && !ANNOTATIONS.contains(&k.as_str())
                 && !k.starts_with("x-")
             {
@@ -443,7 +460,7 @@ impl Compiler<'_> {
                     .iter()
                     .map(|a| self.node(a))
                     .collect::<Result<Vec<_>>>()?;
-                if key == "oneOf" {
+                if key == "oneOf" && !self.discriminated(&ids) {
                     self.check_disjoint(&ids)?;
                 }
                 return Ok(self.push(Node::Union(ids)));
@@ -535,7 +552,27 @@ impl Compiler<'_> {
                 if max.is_some_and(|m| m < min) {
                     bail!("`maxLength` is below `minLength`");
                 }
-                self.push(Node::Str { min, max })
+                let pattern = match obj.get("pattern") {
+                    None => None,
+                    Some(Value::String(p)) => Some(Pattern::compile(p)?),
+                    Some(_) => bail!("`pattern` must be a string"),
+                };
+                // A `format` only annotates: followed when it can be, else a plain string.
+                let format = || {
+                    let f = obj.get("format").and_then(Value::as_str)?;
+                    Pattern::compile(format_pattern(f)?).ok()
+                };
+                // A minimum length every match already has is implied by the pattern.
+                let implied = |p: &Pattern| max.is_none() && min <= p.dist(p.start());
+                match (pattern, format()) {
+                    (Some(p), _) if implied(&p) => self.push(Node::Pat(Box::new(p))),
+                    (Some(_), _) => bail!(
+                        "`pattern` together with `maxLength` (or a `minLength` longer than its \
+                         shortest match) is not supported by constrained decoding"
+                    ),
+                    (None, Some(p)) if implied(&p) => self.push(Node::Pat(Box::new(p))),
+                    (None, _) => self.push(Node::Str { min, max }),
+                }
             }
             "number" | "integer" => {
                 let spec = num_spec(t == "integer", obj)?;
@@ -675,6 +712,50 @@ impl Compiler<'_> {
         Ok(id)
     }
 
+    /// Whether the alternatives are objects that one required property tells apart, with a
+    /// different single value in each (zod's `discriminatedUnion`, pydantic's discriminated
+    /// unions): then no document matches two of them.
+    fn discriminated(&self, ids: &[NodeId]) -> bool {
+        let Some(objs) = ids
+            .iter()
+            .map(|&id| self.obj_behind(id))
+            .collect::<Option<Vec<_>>>()
+        else {
+            return false;
+        };
+        let Some(first) = objs.first() else {
+            return false;
+        };
+        first.props.iter().any(|p| {
+            let mut values: Vec<&[u8]> = Vec::new();
+            objs.iter().all(|o| {
+                o.props.iter().find(|q| q.key == p.key).is_some_and(|q| {
+                    match &self.nodes[q.value as usize] {
+                        Node::Lit(items) if q.required && items.len() == 1 => {
+                            let v = items[0].as_slice();
+                            let new = !values.contains(&v);
+                            values.push(v);
+                            new
+                        }
+                        _ => false,
+                    }
+                })
+            })
+        })
+    }
+
+    /// The object schema `id` is, through `$ref` wrappers.
+    fn obj_behind(&self, mut id: NodeId) -> Option<&ObjSpec> {
+        for _ in 0..64 {
+            match &self.nodes[id as usize] {
+                Node::Obj(o) => return Some(o),
+                Node::Union(v) if v.len() == 1 => id = v[0],
+                _ => return None,
+            }
+        }
+        None
+    }
+
     /// `oneOf` is generated as `anyOf`, which is right only when no document matches two
     /// alternatives; this accepts alternatives whose first bytes differ.
     fn check_disjoint(&self, ids: &[NodeId]) -> Result<()> {
@@ -706,7 +787,7 @@ impl Compiler<'_> {
                     }
                 }
             }
-            Node::Str { .. } => out[b'"' as usize] = true,
+            Node::Str { .. } | Node::Pat(_) => out[b'"' as usize] = true,
             Node::Num(_) => {
                 for b in b"-0123456789" {
                     out[*b as usize] = true;

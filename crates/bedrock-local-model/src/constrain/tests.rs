@@ -38,6 +38,26 @@ fn schemas() -> &'static Vec<(String, Value)> {
             // What zod's `z.number().int()` becomes (the Vercel AI SDK's schemas).
             ("zod_int", json!({"type": "integer", "minimum": -9007199254740991_i64, "maximum": 9007199254740991_i64})),
             ("huge_upper_only", json!({"type": "number", "maximum": 1e300})),
+            // Patterns and formats (zod's email, uuid and date-time carry both), and zod's records.
+            ("contact", json!({"type": "object", "properties": {
+                // zod 4's email pattern (its `format` left out: a validator's idea of an email
+                // differs from zod's, and only the pattern is followed when both are given).
+                "email": {"type": "string", "minLength": 1, "pattern": "^(?:[A-Za-z0-9_'+\\-]+\\.)*[A-Za-z0-9_'+\\-]*[A-Za-z0-9_+-]@(?:[A-Za-z0-9][A-Za-z0-9\\-]*\\.)+[A-Za-z]{2,}$", "examples": ["a@b.co", "first.last@mail.example.org"]},
+                "id": {"type": "string", "format": "uuid"},
+                "when": {"type": "string", "format": "date-time"},
+                "site": {"type": "string", "format": "uri"},
+                "phone": {"type": "string", "pattern": "\\d{3}-\\d{4}", "examples": ["555-1234", "call 555-1234 now"]}
+            }, "required": ["email", "id", "when", "site", "phone"], "additionalProperties": false})),
+            // zod's discriminatedUnion, and pydantic's (alternatives behind `$ref`s).
+            ("shape", json!({"oneOf": [
+                {"type": "object", "properties": {"kind": {"type": "string", "const": "circle"}, "r": {"type": "number"}}, "required": ["kind", "r"], "additionalProperties": false},
+                {"type": "object", "properties": {"kind": {"type": "string", "const": "square"}, "side": {"type": "number"}}, "required": ["kind", "side"], "additionalProperties": false}
+            ]})),
+            ("pet", json!({"$defs": {
+                "Cat": {"type": "object", "properties": {"pet_type": {"const": "cat"}, "lives": {"type": "integer", "minimum": 0, "maximum": 9}}, "required": ["pet_type", "lives"]},
+                "Dog": {"type": "object", "properties": {"pet_type": {"const": "dog"}, "barks": {"type": "boolean"}}, "required": ["pet_type", "barks"]}
+            }, "oneOf": [{"$ref": "#/$defs/Cat"}, {"$ref": "#/$defs/Dog"}], "discriminator": {"propertyName": "pet_type"}})),
+            ("record", json!({"type": "object", "propertyNames": {"type": "string"}, "additionalProperties": {"type": "number"}})),
             ("integer_list", json!({"type": "array", "items": {"type": "integer"}, "maxItems": 4})),
             ("string_or_null", json!({"type": ["string", "null"], "maxLength": 4})),
             ("one_of", json!({"oneOf": [{"type": "string"}, {"type": "integer"}, {"type": "null"}]})),
@@ -59,7 +79,10 @@ fn compiled() -> &'static Vec<(String, Value, Grammar, jsonschema::Validator)> {
             .iter()
             .map(|(n, s)| {
                 let g = Grammar::compile(s).unwrap_or_else(|e| panic!("{n}: {e:#}"));
-                let v = jsonschema::validator_for(s).unwrap_or_else(|e| panic!("{n}: {e}"));
+                let v = jsonschema::options()
+                    .should_validate_formats(true)
+                    .build(s)
+                    .unwrap_or_else(|e| panic!("{n}: {e}"));
                 (n.clone(), s.clone(), g, v)
             })
             .collect()
@@ -348,6 +371,29 @@ fn gen_value(root: &Value, s: &Value, rng: &mut Rng, depth: usize) -> Value {
                 json!(v)
             }
         }
+        // Patterned strings: the schema's own `examples` (a generator for a regex is a test of
+        // its own; the pattern module's tests cover matching).
+        "string" if s.get("examples").is_some() => {
+            let ex = s["examples"].as_array().unwrap();
+            ex[rng.below(ex.len())].clone()
+        }
+        // Formats the grammar follows (`format_pattern`): values of that format.
+        "string"
+            if s.get("format").is_some_and(|f| {
+                crate::constrain::pattern::format_pattern(f.as_str().unwrap_or("")).is_some()
+            }) =>
+        {
+            let ex: &[&str] = match s["format"].as_str().unwrap_or("") {
+                "email" => &["a@b.co", "ops+alerts@example.com"],
+                "date-time" => &["2026-12-01T03:59:00Z", "2000-02-28T12:00:00.25-07:00"],
+                "date" => &["2026-12-01"],
+                "time" => &["23:59:59Z"],
+                "uuid" => &["123e4567-e89b-42d3-a456-426614174000"],
+                "uri" | "url" => &["https://example.com", "https://a.b.example.org/x/y.html"],
+                _ => &["10.0.0.1", "255.255.255.255"],
+            };
+            json!(ex[rng.below(ex.len())])
+        }
         "string" => {
             let min = s.get("minLength").and_then(Value::as_u64).unwrap_or(0) as usize;
             let max = s
@@ -453,7 +499,7 @@ fn write_in_layout(v: &Value, root: &Value, s: &Value, out: &mut Vec<u8>) {
     match v {
         Value::Object(m) => {
             // The alternative of an anyOf/type list that describes objects, if any.
-            let obj_schema = object_schema(root, s);
+            let obj_schema = object_schema(root, s, m);
             let props = obj_schema
                 .and_then(|o| o.get("properties"))
                 .and_then(Value::as_object);
@@ -497,14 +543,28 @@ fn write_in_layout(v: &Value, root: &Value, s: &Value, out: &mut Vec<u8>) {
     }
 }
 
-fn object_schema<'a>(root: &'a Value, s: &'a Value) -> Option<&'a Value> {
+/// The object alternative of `s` that declares every key of `m` (else the first one).
+fn object_schema<'a>(root: &'a Value, s: &'a Value, m: &Map<String, Value>) -> Option<&'a Value> {
     let s = resolve(root, s);
     if let Some(alts) = s
         .get("anyOf")
         .or_else(|| s.get("oneOf"))
         .and_then(Value::as_array)
     {
-        return alts.iter().find_map(|a| object_schema(root, a));
+        let objects: Vec<&Value> = alts
+            .iter()
+            .filter_map(|a| object_schema(root, a, m))
+            .collect();
+        let declares_all = |o: &&Value| {
+            o.get("properties")
+                .and_then(Value::as_object)
+                .is_some_and(|p| m.keys().all(|k| p.contains_key(k)))
+        };
+        return objects
+            .iter()
+            .find(|o| declares_all(o))
+            .or(objects.first())
+            .copied();
     }
     let types = type_list(s);
     (types.is_empty() || types.iter().any(|t| t == "object")).then_some(s)
@@ -525,7 +585,10 @@ fn array_items(root: &Value, s: &Value) -> Option<Value> {
 #[test]
 fn unsupported_keywords_are_refused_by_name() {
     for (kw, schema) in [
-        ("pattern", json!({"type": "string", "pattern": "^a"})),
+        (
+            "contains",
+            json!({"type": "array", "contains": {"type": "null"}}),
+        ),
         ("multipleOf", json!({"type": "integer", "multipleOf": 3})),
         ("uniqueItems", json!({"type": "array", "uniqueItems": true})),
         ("not", json!({"not": {"type": "null"}})),
@@ -543,6 +606,10 @@ fn unsupported_keywords_are_refused_by_name() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("oneOf"), "{e}");
+    // Told apart by a constant, but the same constant twice: refused too.
+    let same = json!({"type": "object", "properties": {"k": {"const": "a"}}, "required": ["k"]});
+    let e = Grammar::compile(&json!({"oneOf": [same, same]})).unwrap_err();
+    assert!(e.to_string().contains("oneOf"), "{e}");
     assert!(Grammar::compile(&json!({"type": "integer", "minimum": 2, "maximum": 1})).is_err());
     assert!(Grammar::compile(&json!({"$ref": "#/$defs/missing"})).is_err());
     // Annotations and x- keywords are fine.
@@ -608,6 +675,20 @@ fn bounds_steer_numbers() {
     let mut s = State::new(&g);
     assert!(s.advance_bytes(&g, b"-123456789012345") && s.can_end(&g));
     assert!(!s.advance_bytes(&g, b"6"), "a 16th digit");
+    let e = Grammar::compile(&json!({"type": "integer", "minimum": 5e15})).unwrap_err();
+    assert!(e.to_string().contains("1e15"), "{e}");
+    // A pattern with a length limit it does not imply is refused; one it implies is not.
+    let e = Grammar::compile(&json!({"type": "string", "pattern": "^a+$", "maxLength": 3}))
+        .unwrap_err();
+    assert!(e.to_string().contains("pattern"), "{e}");
+    Grammar::compile(&json!({"type": "string", "pattern": "^a+$", "minLength": 1})).unwrap();
+    assert!(
+        Grammar::compile(&json!({"type": "string", "pattern": "^a+$", "minLength": 2})).is_err()
+    );
+    // An unknown format is an annotation: a plain string.
+    let g = Grammar::compile(&json!({"type": "string", "format": "x-custom"})).unwrap();
+    let mut s = State::new(&g);
+    assert!(s.advance_bytes(&g, br#""any \" text""#) && s.can_end(&g));
     let e = Grammar::compile(&json!({"type": "integer", "minimum": 5e15})).unwrap_err();
     assert!(e.to_string().contains("1e15"), "{e}");
     assert!(Grammar::compile(&json!({"type": "number", "maximum": -5e15})).is_err());
