@@ -17,7 +17,10 @@ answer parse into the class, through both frameworks.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json
+import typing
+import uuid
 
 import pydantic
 import pytest
@@ -216,3 +219,34 @@ def test_langchain_structured_output_from_the_embedded_model(model_bedrock):
     trip = llm.with_structured_output(Trip).invoke(TRIP)
     assert isinstance(trip, Trip) and trip.city.strip() and trip.days >= 0, trip
     print("langchain structured output from the embedded model:", trip)
+
+
+class Cat(pydantic.BaseModel):
+    pet_type: typing.Literal["cat"]
+    lives: int = pydantic.Field(ge=0, le=9)
+
+
+class Dog(pydantic.BaseModel):
+    pet_type: typing.Literal["dog"]
+    barks: bool
+
+
+class Booking(pydantic.BaseModel):
+    """A pet-hotel booking: what pydantic writes for dates, uuids, patterns and tagged unions."""
+
+    reference: uuid.UUID
+    check_in: datetime.date
+    booked_at: datetime.datetime
+    code: str = pydantic.Field(pattern=r"^[A-Z]{3}-\d{2}$")
+    pet: Cat | Dog = pydantic.Field(discriminator="pet_type")
+    notes: dict[str, str]
+
+
+def test_langchain_structured_output_with_pydantics_formats_and_unions(model_bedrock):
+    llm = ChatBedrockConverse(model=HAIKU, client=model_bedrock.client(read_timeout=90), max_tokens=250)
+    booking = llm.with_structured_output(Booking).invoke("Book a room for my dog next Friday.")
+    # LangChain validated the call's input with pydantic: a real uuid, date, datetime, a code
+    # matching the pattern, one of the two pets.
+    assert isinstance(booking, Booking), booking
+    assert isinstance(booking.pet, (Cat, Dog)) and isinstance(booking.check_in, datetime.date)
+    print("pydantic booking from the embedded model:", booking.model_dump_json())
