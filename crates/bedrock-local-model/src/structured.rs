@@ -17,7 +17,8 @@
 //!
 //! Stop sequences do not apply to constrained output (they would cut the JSON). Whatever the
 //! budget, the JSON is finished within `max_tokens` when it could be at the start (see
-//! [`crate::constrain::Matcher::fits`]). Bytes that every continuation shares (keys of required
+//! [`crate::constrain::Matcher::fits`]); when even that is not sure (the shortest document has
+//! more bytes than `max_tokens`), every token must bring its end closer. Bytes that every continuation shares (keys of required
 //! properties, `", "arguments": `) are read in one batch without sampling, except the last
 //! token of such a run, which the model samples so that it can join it with what follows.
 
@@ -456,7 +457,12 @@ impl Run<'_, '_> {
         }
         mask.apply(logits);
         let room = self.budget - self.produced;
+        // Guarded: the rest fits even at one byte per token, and must keep fitting. Otherwise
+        // (a long smallest document, such as uuids and dates, under a small `max_tokens`) every
+        // token must bring the end closer: nothing optional is opened, strings are closed, and
+        // the document is finished in as few tokens as the model's pieces allow.
         let guarded = matcher.fits(matcher.state(), room);
+        let here = matcher.dist();
         stats.sampled += 1;
         let mut chosen = None;
         for _ in 0..64 {
@@ -464,12 +470,16 @@ impl Run<'_, '_> {
             if !mask.contains(id) {
                 break;
             }
-            if tok.is_control(id) || !guarded {
+            if tok.is_control(id) {
                 chosen = Some(id);
                 break;
             }
             match matcher.after(tok.piece(id)) {
-                Some(s) if matcher.fits(&s, room - 1) => {
+                Some(s) if guarded && matcher.fits(&s, room - 1) => {
+                    chosen = Some(id);
+                    break;
+                }
+                Some(s) if !guarded && s.dist(matcher.grammar()) < here => {
                     chosen = Some(id);
                     break;
                 }
