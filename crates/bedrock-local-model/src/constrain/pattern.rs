@@ -21,7 +21,7 @@ use super::schema::FAR;
 const DFA_SIZE_LIMIT: usize = 4 << 20;
 
 /// Patterns for the formats whose values a model writes most, used when a string has a
-/// `format` and no `pattern` (a `format` only annotates, so meeting it loosens nothing). Each
+/// `format` and no `pattern` (with both, the `pattern` is followed) (a `format` only annotates, so meeting it loosens nothing). Each
 /// is a subset of its format: real calendar dates, plain dot-atom emails, `https` URLs.
 pub fn format_pattern(format: &str) -> Option<&'static str> {
     // Calendar dates only (February up to the 28th): every one a real date in every year.
