@@ -461,8 +461,8 @@ impl Run<'_, '_> {
         // (a long smallest document, such as uuids and dates, under a small `max_tokens`) every
         // token must bring the end closer: nothing optional is opened, strings are closed, and
         // the document is finished in as few tokens as the model's pieces allow.
-        let guarded = matcher.fits(matcher.state(), room);
         let here = matcher.dist();
+        let guarded = here as usize <= room;
         stats.sampled += 1;
         let mut chosen = None;
         for _ in 0..64 {

@@ -176,18 +176,23 @@ fn streaming_response(
         started,
         response_paths,
     ));
-    let mut response = (StatusCode::OK, body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(EVENT_STREAM_CONTENT_TYPE),
-    );
+    let mut response = event_stream(body);
     if bedrock_content_type {
-        headers.insert(
+        response.headers_mut().insert(
             "x-amzn-bedrock-content-type",
             HeaderValue::from_static("application/json"),
         );
     }
+    response
+}
+
+/// HTTP 200 with an event-stream body.
+fn event_stream(body: impl Into<Body>) -> Response {
+    let mut response = (StatusCode::OK, body.into()).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(EVENT_STREAM_CONTENT_TYPE),
+    );
     response
 }
 
@@ -202,12 +207,7 @@ async fn invoke_with_response_stream(
         read_invoke_body(&model_id, Operation::InvokeStream, &headers, &body)?;
     if let Some(e) = provider_refusal(family, &prompt) {
         // HTTP 200, then one exception frame, as Bedrock relays the provider's refusal.
-        let mut r = (StatusCode::OK, wire::exception_frame(&e)).into_response();
-        r.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(EVENT_STREAM_CONTENT_TYPE),
-        );
-        return Ok(r);
+        return Ok(event_stream(wire::exception_frame(&e)));
     }
     let (rx, fault) = start(&state, GenerationRequest::new(&model_id, prompt, sampling))?;
     let shape = Shape::Invoke(family.encoder(&model_id));

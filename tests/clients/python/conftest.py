@@ -32,6 +32,15 @@ def binary_path() -> Path:
     return path
 
 
+def session() -> boto3.Session:
+    """The boto3 session of the tests: dummy keys (local-bedrock checks none), us-east-1."""
+    return boto3.Session(
+        aws_access_key_id="AKIDLOCAL",
+        aws_secret_access_key="local-secret",
+        region_name="us-east-1",
+    )
+
+
 class LocalBedrock:
     """One running `bedrock-stream local-bedrock` process."""
 
@@ -110,12 +119,9 @@ class LocalBedrock:
         return self.control("GET", "/_emulator/stats")  # type: ignore[return-value]
 
     def client(self, read_timeout: float = 15.0):
-        return boto3.client(
+        return session().client(
             "bedrock-runtime",
             endpoint_url=self.url,
-            region_name="us-east-1",
-            aws_access_key_id="AKIDLOCAL",
-            aws_secret_access_key="local-secret",
             config=Config(
                 # Retries off: legacy-mode "max_attempts" counts retries, not attempts
                 # (max_attempts=1 still retries once), so say "total_max_attempts".

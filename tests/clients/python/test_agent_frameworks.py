@@ -35,7 +35,7 @@ from strands import tool as strands_tool
 from openai import AsyncOpenAI
 from strands.models import BedrockModel
 
-from conftest import LocalBedrock
+from conftest import LocalBedrock, session
 from test_openai import stack  # noqa: F401  (pytest fixture: serve in front of local-bedrock)
 
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
@@ -58,7 +58,7 @@ def test_strands_agent_runs_a_tool_loop(bedrock):
     model = BedrockModel(
         model_id=HAIKU,
         endpoint_url=bedrock.url,
-        boto_session=bedrock_session(),
+        boto_session=session(),
         max_tokens=200,
     )
     agent = Agent(model=model, tools=[get_weather], callback_handler=None)
@@ -164,15 +164,6 @@ def test_openai_agents_sdk_through_serve_runs_a_tool_loop(stack):  # noqa: F811
     assert events > 3
 
 
-def bedrock_session():
-    import boto3
-
-    return boto3.Session(
-        aws_access_key_id="AKIDLOCAL",
-        aws_secret_access_key="local-secret",
-        region_name="us-east-1",
-    )
-
 
 class Trip(pydantic.BaseModel):
     """A planned trip."""
@@ -197,7 +188,7 @@ def test_strands_structured_output_from_the_embedded_model(model_bedrock):
     model = BedrockModel(
         model_id=HAIKU,
         endpoint_url=model_bedrock.url,
-        boto_session=bedrock_session(),
+        boto_session=session(),
         max_tokens=120,
     )
     agent = Agent(model=model, callback_handler=None)

@@ -7,7 +7,8 @@
 //! bytes are then the string's characters, one for one), in ASCII regex semantics (`\d`, `\w`
 //! and `\s` as in ECMA-262 for such strings).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, OnceLock};
 
 use anyhow::{anyhow, Result};
 use regex_automata::dfa::{dense, Automaton, StartKind};
@@ -20,32 +21,53 @@ use super::schema::FAR;
 /// Bounds what one pattern may cost to compile and hold.
 const DFA_SIZE_LIMIT: usize = 4 << 20;
 
-/// Patterns for the formats whose values a model writes most, used when a string has a
-/// `format` and no `pattern` (with both, the `pattern` is followed) (a `format` only annotates, so meeting it loosens nothing). Each
-/// is a subset of its format: real calendar dates, plain dot-atom emails, `https` URLs.
-pub fn format_pattern(format: &str) -> Option<&'static str> {
+macro_rules! date {
     // Calendar dates only (February up to the 28th): every one a real date in every year.
-    const DATE: &str = r"\d{4}-((0[13578]|1[02])-(0[1-9]|[12]\d|3[01])|(0[469]|11)-(0[1-9]|[12]\d|30)|02-(0[1-9]|1\d|2[0-8]))";
-    const TIME: &str =
-        r"([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,9})?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)";
-    static DATE_TIME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    static DATE_ONLY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    static TIME_ONLY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    Some(match format {
-        "date-time" => DATE_TIME.get_or_init(|| format!("^{DATE}T{TIME}$")),
-        "date" => DATE_ONLY.get_or_init(|| format!("^{DATE}$")),
-        "time" => TIME_ONLY.get_or_init(|| format!("^{TIME}$")),
-        "uuid" => r"^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$",
-        // Dot-atoms with no empty part; domain labels that start and end alphanumeric.
-        "email" => {
-            r"^[A-Za-z0-9_+-]{1,24}(\.[A-Za-z0-9_+-]{1,24}){0,2}@([A-Za-z0-9]([A-Za-z0-9-]{0,20}[A-Za-z0-9])?\.){1,3}[A-Za-z]{2,8}$"
-        }
-        "uri" | "url" => {
-            r"^https://[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?){0,3}\.[a-z]{2,8}(/[A-Za-z0-9._~-]{1,24}){0,4}$"
-        }
-        "ipv4" => r"^((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$",
-        _ => return None,
-    })
+    () => {
+        r"\d{4}-((0[13578]|1[02])-(0[1-9]|[12]\d|3[01])|(0[469]|11)-(0[1-9]|[12]\d|30)|02-(0[1-9]|1\d|2[0-8]))"
+    };
+}
+macro_rules! time {
+    () => {
+        r"([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,9})?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)"
+    };
+}
+const URI: &str = r"^https://[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?){0,3}\.[a-z]{2,8}(/[A-Za-z0-9._~-]{1,24}){0,4}$";
+
+/// Patterns for the formats whose values a model writes most, used when a string has a
+/// `format` and no `pattern` (with both, the `pattern` is followed; a `format` only annotates,
+/// so meeting it loosens nothing). Each is a subset of its format: real calendar dates, plain
+/// dot-atom emails, `https` URLs.
+const FORMATS: [(&str, &str); 8] = [
+    ("date-time", concat!("^", date!(), "T", time!(), "$")),
+    ("date", concat!("^", date!(), "$")),
+    ("time", concat!("^", time!(), "$")),
+    (
+        "uuid",
+        r"^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$",
+    ),
+    // Dot-atoms with no empty part; domain labels that start and end alphanumeric.
+    (
+        "email",
+        r"^[A-Za-z0-9_+-]{1,24}(\.[A-Za-z0-9_+-]{1,24}){0,2}@([A-Za-z0-9]([A-Za-z0-9-]{0,20}[A-Za-z0-9])?\.){1,3}[A-Za-z]{2,8}$",
+    ),
+    ("uri", URI),
+    ("url", URI),
+    (
+        "ipv4",
+        r"^((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$",
+    ),
+];
+
+/// The compiled pattern of a known `format`, built once per process (a DFA takes milliseconds,
+/// and a schema may have many fields of one format).
+pub fn format(name: &str) -> Option<Arc<Pattern>> {
+    static COMPILED: [OnceLock<Option<Arc<Pattern>>>; FORMATS.len()] =
+        [const { OnceLock::new() }; FORMATS.len()];
+    let i = FORMATS.iter().position(|(f, _)| *f == name)?;
+    COMPILED[i]
+        .get_or_init(|| Pattern::compile(FORMATS[i].1).ok().map(Arc::new))
+        .clone()
 }
 
 /// Whether byte `b` may be written inside a patterned string.
@@ -97,14 +119,14 @@ impl Pattern {
     /// Fills `dist`: the reachable states, then distances relaxed to a fixed point.
     fn measure(&mut self) {
         let mut states = vec![self.start];
-        let mut seen: HashMap<StateID, ()> = HashMap::from([(self.start, ())]);
+        let mut seen = HashSet::from([self.start]);
         let mut i = 0;
         while i < states.len() {
             let s = states[i];
             i += 1;
             for b in (0..=255u8).filter(|&b| allowed(b)) {
                 let n = self.dfa.next_state(s, b);
-                if !self.dfa.is_dead_state(n) && seen.insert(n, ()).is_none() {
+                if !self.dfa.is_dead_state(n) && seen.insert(n) {
                     states.push(n);
                 }
             }
@@ -216,12 +238,12 @@ mod tests {
             ("ipv4", "192.168.0.1"),
             ("uri", "https://docs.example.com/guide/start.html"),
         ] {
-            let p = Pattern::compile(format_pattern(format).unwrap()).unwrap();
+            let p = super::format(format).unwrap();
             assert!(accepts(&p, value), "{format}: {value}");
             assert!(!accepts(&p, "nope"), "{format}");
         }
         for not_a_date in ["2026-02-30", "2026-04-31", "2026-13-01"] {
-            let p = Pattern::compile(format_pattern("date").unwrap()).unwrap();
+            let p = super::format("date").unwrap();
             assert!(!accepts(&p, not_a_date), "{not_a_date}");
         }
     }

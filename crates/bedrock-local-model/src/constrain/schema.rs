@@ -24,7 +24,9 @@ use std::collections::HashMap;
 use anyhow::{anyhow, bail, Result};
 use serde_json::{Map, Value};
 
-use super::pattern::{format_pattern, Pattern};
+use std::sync::Arc;
+
+use super::pattern::{self, Pattern};
 
 /// Separator between array items and object members.
 pub const ITEM_SEP: &[u8] = b", ";
@@ -104,7 +106,7 @@ pub enum Node {
         max: Option<u32>,
     },
     /// A string under a `pattern` (or a known `format`).
-    Pat(Box<Pattern>),
+    Pat(Arc<Pattern>),
     Num(NumSpec),
     Arr {
         items: NodeId,
@@ -552,26 +554,29 @@ impl Compiler<'_> {
                 if max.is_some_and(|m| m < min) {
                     bail!("`maxLength` is below `minLength`");
                 }
-                let pattern = match obj.get("pattern") {
-                    None => None,
-                    Some(Value::String(p)) => Some(Pattern::compile(p)?),
-                    Some(_) => bail!("`pattern` must be a string"),
-                };
-                // A `format` only annotates: followed when it can be, else a plain string.
-                let format = || {
-                    let f = obj.get("format").and_then(Value::as_str)?;
-                    Pattern::compile(format_pattern(f)?).ok()
-                };
                 // A minimum length every match already has is implied by the pattern.
                 let implied = |p: &Pattern| max.is_none() && min <= p.dist(p.start());
-                match (pattern, format()) {
-                    (Some(p), _) if implied(&p) => self.push(Node::Pat(Box::new(p))),
-                    (Some(_), _) => bail!(
-                        "`pattern` together with `maxLength` (or a `minLength` longer than its \
-                         shortest match) is not supported by constrained decoding"
-                    ),
-                    (None, Some(p)) if implied(&p) => self.push(Node::Pat(Box::new(p))),
-                    (None, _) => self.push(Node::Str { min, max }),
+                match obj.get("pattern") {
+                    Some(Value::String(p)) => {
+                        let p = Pattern::compile(p)?;
+                        if !implied(&p) {
+                            bail!(
+                                "`pattern` together with `maxLength` (or a `minLength` longer \
+                                 than its shortest match) is not supported by constrained decoding"
+                            );
+                        }
+                        self.push(Node::Pat(Arc::new(p)))
+                    }
+                    Some(_) => bail!("`pattern` must be a string"),
+                    // A `format` only annotates: followed when it can be, else a plain string.
+                    None => match obj
+                        .get("format")
+                        .and_then(Value::as_str)
+                        .and_then(pattern::format)
+                    {
+                        Some(p) if implied(&p) => self.push(Node::Pat(p)),
+                        _ => self.push(Node::Str { min, max }),
+                    },
                 }
             }
             "number" | "integer" => {

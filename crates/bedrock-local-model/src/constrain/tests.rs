@@ -394,7 +394,7 @@ fn gen_value(root: &Value, s: &Value, rng: &mut Rng, depth: usize) -> Value {
         // Formats the grammar follows (`format_pattern`): values of that format.
         "string"
             if s.get("format").is_some_and(|f| {
-                crate::constrain::pattern::format_pattern(f.as_str().unwrap_or("")).is_some()
+                crate::constrain::pattern::format(f.as_str().unwrap_or("")).is_some()
             }) =>
         {
             let ex: &[&str] = match s["format"].as_str().unwrap_or("") {

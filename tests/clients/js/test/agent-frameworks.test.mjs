@@ -14,7 +14,7 @@ import { createAmazonBedrock } from "@ai-sdk/amazon-bedrock";
 import { generateObject, generateText, stepCountIs, streamText, tool } from "ai";
 import { z } from "zod";
 
-import { startLocalBedrock } from "./helpers.mjs";
+import { CREDENTIALS, startLocalBedrock } from "./helpers.mjs";
 
 const HAIKU = "anthropic.claude-3-haiku-20240307-v1:0";
 const QUESTION = "Use get_weather: what is the weather in Paris?";
@@ -23,8 +23,7 @@ const CHUNK_DELAY_MS = 40;
 function provider(url) {
   return createAmazonBedrock({
     region: "us-east-1",
-    accessKeyId: "AKIDLOCAL",
-    secretAccessKey: "local-secret",
+    ...CREDENTIALS,
     baseURL: url,
   });
 }

@@ -13,6 +13,8 @@ import { NodeHttpHandler } from "@smithy/node-http-handler";
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = path.resolve(here, "..", "..", "..", "..");
 const STARTUP_TIMEOUT_MS = 20_000;
+/** Dummy keys: local-bedrock checks none, but every client signs. */
+export const CREDENTIALS = { accessKeyId: "AKIDLOCAL", secretAccessKey: "local-secret" };
 const LISTENING = /local-bedrock listening on (http:\/\/127\.0\.0\.1:\d+)/;
 
 export function binaryPath() {
@@ -105,7 +107,7 @@ export function makeClient(url, handlerName, { requestTimeoutMs } = {}) {
   return new BedrockRuntimeClient({
     endpoint: url,
     region: "us-east-1",
-    credentials: { accessKeyId: "AKIDLOCAL", secretAccessKey: "local-secret" },
+    credentials: CREDENTIALS,
     maxAttempts: 1,
     ...(requestHandler !== undefined && { requestHandler }),
   });
