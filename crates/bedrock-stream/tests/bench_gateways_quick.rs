@@ -33,22 +33,20 @@ async fn serve_streams_complete_and_litellm_is_skipped() {
     assert_eq!(r.serve.runs.len(), cfg.runs, "{summary}");
     for run in &r.serve.runs {
         let l = &run.load;
-        assert_eq!(l.started, cfg.serve_budget.streams, "{summary}");
+        assert_eq!(l.started, cfg.streams[0], "{summary}");
         assert_eq!(l.ok, l.started, "{summary}");
         assert_eq!(l.failed(), 0, "{summary}");
         assert_eq!(l.chunks_ok, l.ok * cfg.words as usize, "{summary}");
         assert_eq!(l.regrouped, 0, "{summary}");
         assert_eq!(l.ttfb_ms.len(), l.ok, "{summary}");
         assert!(
-            run.hwm_kib >= run.ready_rss_kib && run.ready_rss_kib > 0,
+            run.peak_kib >= run.ready_kib && run.ready_kib > 0,
             "{summary}"
         );
+        assert!(run.cpu_us(0) > 0.0 && run.usage.cores(0) > 0.0, "{summary}");
         assert!(run.ready_ms > 0.0, "{summary}");
     }
-    assert_eq!(
-        r.serve.sequential.n, cfg.serve_budget.sequential,
-        "{summary}"
-    );
+    assert_eq!(r.serve.sequential.added_ms.len(), cfg.pairs, "{summary}");
     assert_eq!(r.serve.sequential.mismatches, 0, "{summary}");
     assert!(r.serve_passed(), "{summary}");
     assert!(r.litellm.skipped.is_some() && r.litellm.runs.is_empty());

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bedrock_local::{LocalBedrock, RunningServer, ScriptedConfig, ScriptedEngine};
 use bedrock_stream_handler::{body::end_streams_cleanly, router, App, Config};
-use bench::scenario::load::{self, FaultTarget, LoadConfig};
+use bench::scenario::load::{self, LoadConfig};
 use tokio::net::TcpListener;
 
 struct Stack {
@@ -47,7 +47,6 @@ fn config(url: &str, streams: usize, concurrency: usize, faults_every: usize) ->
         concurrency,
         faults_every,
         words: 20,
-        chunk_tokens: 1,
         stream_timeout: Duration::from_secs(15),
         time_budget: Duration::from_secs(15),
         variant: 1,
@@ -55,12 +54,10 @@ fn config(url: &str, streams: usize, concurrency: usize, faults_every: usize) ->
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_hundred_streams_with_faults_lose_nothing() {
+async fn three_hundred_streams_with_faults_injected_over_http_lose_nothing() {
     let s = stack(Duration::from_millis(1)).await.unwrap();
     let cfg = config(&s.url, 300, 100, 25);
-    let report = load::run(&cfg, FaultTarget::InProcess(s.bedrock.server.clone()))
-        .await
-        .unwrap();
+    let report = load::run(&cfg, Some(s.bedrock.url())).await.unwrap();
     let summary = report.summary();
     assert!(report.passed(), "{summary}");
     assert_eq!(report.started, 300, "{summary}");
@@ -83,22 +80,6 @@ async fn three_hundred_streams_with_faults_lose_nothing() {
     assert_eq!(report.ttfb_ms.len(), 288);
     let activity = s.bedrock.server.activity();
     assert_eq!(activity.in_flight, 0, "{activity:?}");
-    s.server.abort();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn faults_over_http_as_the_cli_injects_them() {
-    let s = stack(Duration::ZERO).await.unwrap();
-    let cfg = config(&s.url, 60, 10, 10);
-    let report = load::run(&cfg, FaultTarget::Http(s.bedrock.url()))
-        .await
-        .unwrap();
-    let summary = report.summary();
-    assert!(report.passed(), "{summary}");
-    assert_eq!(report.faults_injected, 6, "{summary}");
-    assert_eq!(report.fault_injection_failures, 0, "{summary}");
-    assert_eq!(report.documented_errors(), 6, "{summary}");
-    assert_eq!(report.ok, 54, "{summary}");
     s.server.abort();
 }
 
@@ -132,9 +113,7 @@ async fn a_server_that_drops_bytes_is_caught() {
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    let report = load::run(&config(&url, 20, 5, 0), FaultTarget::None)
-        .await
-        .unwrap();
+    let report = load::run(&config(&url, 20, 5, 0), None).await.unwrap();
     assert!(!report.passed());
     assert_eq!(report.count("lost"), 20, "{}", report.summary());
     server.abort();

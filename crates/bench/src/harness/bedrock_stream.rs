@@ -22,18 +22,11 @@ pub fn resolve_bin(arg: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     Ok(bin)
 }
 
-/// `bedrock-stream local-bedrock --engine scripted` on a free port.
-pub async fn local_bedrock(
-    bin: &Path,
-    chunk_delay_ms: u64,
-    chunk_tokens: usize,
-) -> anyhow::Result<Proc> {
+/// `bedrock-stream local-bedrock --engine scripted` on a free port, one token per chunk and
+/// `chunk_delay_ms` between chunks.
+pub async fn local_bedrock(bin: &Path, chunk_delay_ms: u64) -> anyhow::Result<Proc> {
     let port = free_port()?;
-    let (delay, tokens, listen) = (
-        chunk_delay_ms.to_string(),
-        chunk_tokens.to_string(),
-        format!("127.0.0.1:{port}"),
-    );
+    let (delay, listen) = (chunk_delay_ms.to_string(), format!("127.0.0.1:{port}"));
     let args = [
         "local-bedrock",
         "--engine",
@@ -41,7 +34,7 @@ pub async fn local_bedrock(
         "--chunk-delay-ms",
         &delay,
         "--chunk-tokens",
-        &tokens,
+        "1",
         "--listen",
         &listen,
     ];

@@ -133,16 +133,6 @@ pub async fn post_streamed(
     })
 }
 
-/// `GET url`, returning the status and body (for `/_emulator/stats`).
-pub async fn get(client: &HttpClient, url: &str) -> anyhow::Result<(u16, Bytes)> {
-    let req = http::Request::get(url)
-        .body(Full::new(Bytes::new()))
-        .context("building the request")?;
-    let resp = client.request(req).await?;
-    let status = resp.status().as_u16();
-    Ok((status, resp.into_body().collect().await?.to_bytes()))
-}
-
 /// `POST url` with a JSON body, returning the status.
 pub async fn post_json(
     client: &HttpClient,
@@ -160,6 +150,19 @@ pub struct Direct {
     pub total: Duration,
     pub arrivals: Vec<Instant>,
     pub text: String,
+}
+
+impl Direct {
+    fn new(t0: Instant, arrivals: Vec<Instant>, text: String) -> Direct {
+        let total = t0.elapsed();
+        let first = arrivals.first().map_or(total, |a| *a - t0);
+        Direct {
+            first,
+            total,
+            arrivals,
+            text,
+        }
+    }
 }
 
 /// InvokeModelWithResponseStream of `body` (a Claude v2 text-completions body).
@@ -191,14 +194,7 @@ pub async fn invoke_stream(
             text.push_str(t);
         }
     }
-    let total = t0.elapsed();
-    let first = arrivals.first().map_or(total, |a| *a - t0);
-    Ok(Direct {
-        first,
-        total,
-        arrivals,
-        text,
-    })
+    Ok(Direct::new(t0, arrivals, text))
 }
 
 /// ConverseStream of one user message with `maxTokens` = `max_tokens`.
@@ -242,12 +238,5 @@ pub async fn converse_stream(
             }
         }
     }
-    let total = t0.elapsed();
-    let first = arrivals.first().map_or(total, |a| *a - t0);
-    Ok(Direct {
-        first,
-        total,
-        arrivals,
-        text,
-    })
+    Ok(Direct::new(t0, arrivals, text))
 }

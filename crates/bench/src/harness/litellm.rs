@@ -50,7 +50,7 @@ pub fn config(endpoint: &str, master_key: &str) -> String {
 /// Starts the proxy (one worker) with the config `dir/config.yaml`, in `dir` (LiteLLM reads a
 /// `.env` from its working folder), from a clean environment (no inherited database settings),
 /// the bundled model-cost map (no download), and outbound HTTPS sent to a closed loopback port.
-pub async fn start(install: &Install, dir: &Path, limit: Duration) -> anyhow::Result<Proc> {
+pub async fn start(install: &Install, dir: &Path) -> anyhow::Result<Proc> {
     let port = free_port()?;
     let p = port.to_string();
     let args = [
@@ -74,5 +74,12 @@ pub async fn start(install: &Install, dir: &Path, limit: Duration) -> anyhow::Re
     for k in ["NO_PROXY", "no_proxy"] {
         launch = launch.env(k, "127.0.0.1,localhost");
     }
-    spawn_ready(&launch, "litellm", port, "/health/liveliness", limit).await
+    spawn_ready(
+        &launch,
+        "litellm",
+        port,
+        "/health/liveliness",
+        Duration::from_secs(180),
+    )
+    .await
 }

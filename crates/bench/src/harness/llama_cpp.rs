@@ -10,18 +10,29 @@ use serde::{Deserialize, Serialize};
 
 use super::{not_installed, output, peers_dir, repo_path, workspace_root};
 
-/// node-llama-cpp as the peer process reported itself.
+/// node-llama-cpp as the peer process reported itself (`info` of the script's JSON line).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct LlamaCppInfo {
     pub node_llama_cpp: String,
-    /// `repo@release` of the llama.cpp build, as node-llama-cpp reports it.
-    pub llama_cpp: String,
+    /// The llama.cpp build, as node-llama-cpp reports it.
+    pub llama_cpp: Release,
     /// `prebuilt` or `localBuild`.
     pub build_type: String,
     /// The ggml CPU backend it loaded (`libggml-cpu-<variant>.so`).
     pub variant: String,
-    pub cpu_math_cores: usize,
-    pub load_ms: f64,
+    /// The script's own CPU time, ms.
+    #[serde(default)]
+    pub cpu_ms: f64,
+    /// Cores other processes kept busy, as the script measured around its runs.
+    #[serde(default)]
+    pub other_cores: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Release {
+    pub repo: String,
+    pub release: String,
 }
 
 /// One measured run, as the script reports it.
@@ -34,44 +45,10 @@ pub struct Run {
 }
 
 /// What one script process reported.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct Output {
     pub info: LlamaCppInfo,
     pub runs: Vec<Run>,
-    /// The script's own CPU time, ms.
-    pub cpu_ms: f64,
-    /// Cores other processes kept busy, as the script measured around its runs.
-    pub other_cores: Option<f64>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Wire {
-    info: WireInfo,
-    runs: Vec<Run>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct WireInfo {
-    node_llama_cpp: String,
-    llama_cpp: Release,
-    build_type: String,
-    variant: String,
-    #[serde(default)]
-    cpu_math_cores: usize,
-    #[serde(default)]
-    load_ms: f64,
-    #[serde(default)]
-    cpu_ms: f64,
-    #[serde(default)]
-    other_cores: Option<f64>,
-}
-
-#[derive(Deserialize)]
-struct Release {
-    repo: String,
-    release: String,
 }
 
 /// The runner, when node and node-llama-cpp are both there: (node_modules, script); `Err`
@@ -143,21 +120,9 @@ pub async fn run(
         .rev()
         .find(|l| l.starts_with('{'))
         .with_context(|| format!("no JSON from llama-cpp.mjs: {tail}"))?;
-    let w: Wire = serde_json::from_str(line).context("parsing llama-cpp.mjs output")?;
-    if w.runs.is_empty() {
+    let out: Output = serde_json::from_str(line).context("parsing llama-cpp.mjs output")?;
+    if out.runs.is_empty() {
         bail!("llama-cpp.mjs reported no runs");
     }
-    Ok(Output {
-        info: LlamaCppInfo {
-            node_llama_cpp: w.info.node_llama_cpp,
-            llama_cpp: format!("{}@{}", w.info.llama_cpp.repo, w.info.llama_cpp.release),
-            build_type: w.info.build_type,
-            variant: w.info.variant,
-            cpu_math_cores: w.info.cpu_math_cores,
-            load_ms: w.info.load_ms,
-        },
-        runs: w.runs,
-        cpu_ms: w.info.cpu_ms,
-        other_cores: w.info.other_cores,
-    })
+    Ok(out)
 }

@@ -100,17 +100,9 @@ impl Proc {
         let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
     }
 
-    pub fn log_tail(&self) -> String {
-        log_tail(&self.log)
-    }
-
-    pub fn memory(&self) -> Option<Memory> {
-        Memory::of(self.pid)
-    }
-
-    /// CPU seconds used so far.
-    pub fn cpu_seconds(&self) -> f64 {
-        system::cpu_seconds(Some(self.pid)).unwrap_or(f64::NAN)
+    /// Its memory and its children's.
+    pub fn memory(&self) -> Memory {
+        Memory::of_tree(self.pid)
     }
 }
 

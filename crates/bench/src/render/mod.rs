@@ -49,7 +49,7 @@ fn write(path: &Path, text: &str) -> anyhow::Result<()> {
 
 /// Writes the report and its plots for `res`.
 pub fn render(paths: &Paths, res: &AllResults) -> anyhow::Result<()> {
-    write(&paths.svg, &serve::ttfb_plot(res)?)?;
+    write(&paths.svg, &serve::ttfb_plot(&res.serve)?)?;
     if let Some(svg) = model::plot(&res.model)? {
         write(&paths.plot("model.svg"), &svg)?;
     }
@@ -101,21 +101,17 @@ pub fn markdown(paths: &Paths, res: &AllResults) -> String {
             row!["run time", format!("{:.0} s", res.seconds)],
         ],
     );
-    let mut goals = serve::goals(res);
+    let mut goals = serve::goals(&res.serve, quick, m.nproc);
     goals.extend(gateways::goals(&res.gateways));
     goals.extend(coldstart::goals(&res.coldstart));
     goals.extend(model::goals(&res.model));
     s.h2("Goals")
         .p("Goals from issues 7 and 8. Where one is not met, the cause is in [Analysis](#analysis).")
         .table(&["goal", "measured", "", "conditions"], goals);
-    serve::throughput(&mut s, &res.loads, m.nproc);
-    serve::latency(
-        &mut s,
-        &res.latency,
-        m.nproc,
-        &paths.image("time to first byte, cumulative", &paths.svg),
-    );
-    serve::startup(&mut s, &res.startup);
+    serve::throughput(&mut s, &res.serve, m.nproc);
+    let ttfb = paths.image("time to first byte, cumulative", &paths.svg);
+    serve::latency(&mut s, &res.serve, m.nproc, &ttfb);
+    serve::startup(&mut s, &res.serve);
     s.p(coldstart::markdown(&res.coldstart))
         .p(paths.image("cold start and memory", &paths.plot("coldstart.svg")));
     s.p(gateways::markdown(&res.gateways))
@@ -162,17 +158,17 @@ scripts/bench                     # peers, release build, everything; writes BEN
 scripts/bench --skip-sam-build    # the same without timing a cold `sam build`
 crates/bench/peers/setup.sh       # only the peers, into target/bench-peers
 cargo build --release -p bedrock-stream -p bedrock-stream-lambda   # the binaries under test
+cargo run --release -p bench -- serve       # serve alone: throughput with faults, added latency, start and memory
 cargo run --release -p bench -- coldstart   # Lambda cold start: Rust vs Node.js vs Python
 cargo run --release -p bench -- gateways    # serve vs the LiteLLM proxy
 cargo run --release -p bench -- model       # embedded model vs llama.cpp
 cargo run --release -p bench -- load --streams 20000 --concurrency 1000 --faults-every 50
-cargo run --release -p bench -- latency
-cargo run --release -p bench -- startup
 cargo run --release -p bench -- render      # BENCHMARKS.md again from the saved results (after editing crates/bench/ANALYSIS.md)
 ```
 
-`--bin PATH` (or `BEDROCK_STREAM_BIN`) picks another `bedrock-stream` binary. `bench load` exits non-zero when any \
-stream is lost or corrupted; `cargo test -p bench` runs a small in-process version (300 streams, 100 concurrent, faults mixed in).";
+Each scenario takes `--quick` (the CI size). `--bin PATH` (or `BEDROCK_STREAM_BIN`) picks another `bedrock-stream` binary. \
+`bench load` exits non-zero when any stream is lost or corrupted; `cargo test -p bench` runs a small in-process version \
+(300 streams, 100 concurrent, faults mixed in).";
 
 /// The report's analysis section: the hand-written text, included as is.
 pub fn analysis_section(text: Option<&str>) -> String {

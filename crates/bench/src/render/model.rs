@@ -2,7 +2,7 @@
 
 use super::md::{met, Md};
 use super::plot::{self, Bar, Panel};
-use crate::scenario::model::{Engine, ModelReport, Sample, ThreadSummary, GOAL_RATIO, PROMPT};
+use crate::scenario::model::{ModelReport, ThreadSummary, GOAL_RATIO, PROMPT};
 
 /// The medians at each configured thread count that ran.
 pub fn summaries(r: &ModelReport) -> impl Iterator<Item = ThreadSummary> + '_ {
@@ -94,9 +94,9 @@ pub fn markdown(r: &ModelReport) -> String {
     let threads: Vec<String> = c.threads.iter().map(|t| t.to_string()).collect();
     let llama = match (&r.llama_cpp, &r.llama_cpp_skipped) {
         (Some(l), _) => format!(
-            "llama.cpp through node-llama-cpp {} ({} CPU build of {}, ggml CPU backend `{}` chosen by it for this CPU), in a \
-             fresh `node` process per round (`crates/bedrock-local-model/bench/llama-cpp.mjs`, context 2048, batch 512)",
-            l.node_llama_cpp, l.build_type, l.llama_cpp, l.variant
+            "llama.cpp through node-llama-cpp {} ({} CPU build of {}@{}, ggml CPU backend `{}` chosen by it for this CPU), in \
+             a fresh `node` process per round (`crates/bedrock-local-model/bench/llama-cpp.mjs`, context 2048, batch 512)",
+            l.node_llama_cpp, l.build_type, l.llama_cpp.repo, l.llama_cpp.release, l.variant
         ),
         (None, Some(why)) => format!("llama.cpp: skipped: {why}"),
         (None, None) => "llama.cpp: no successful run (see the errors below)".into(),
@@ -121,7 +121,7 @@ pub fn markdown(r: &ModelReport) -> String {
          the call to the first token (tokenizing, prompt processing, first sample); decode is the tokens after the first \
          over the time after the first. Ratios are taken within each round, so that both sides of a ratio saw the same \
          minute of the machine: decode ours ÷ llama.cpp, and TTFT llama.cpp ÷ ours (so above 1 is faster for both). Cells \
-         are the median [min–max] over rounds. \"Other processes\" is the machine's busy time (`/proc/stat`) minus the \
+         are the median [min–max] over rounds (each round is in the JSON results `bench all` saves). \"Other processes\" is the machine's busy time (`/proc/stat`) minus the \
          measured engine's own process, during its runs: on a shared machine, the load each measurement ran beside. {:.0} s \
          in all; 1-minute load average {} before, {} after. Profiles and the history of the engine's speed are in \
          `crates/bedrock-local-model/BENCH.md`.",
@@ -161,77 +161,11 @@ pub fn markdown(r: &ModelReport) -> String {
             ]
         }),
     );
-    if !r.rounds.is_empty() {
-        let num = |v: Option<f64>, d: usize| v.map_or("-".to_string(), |v| format!("{v:.d$}"));
-        let mut rounds = Md::default();
-        rounds
-            .p("<details><summary>Every round, in the order run</summary>")
-            .table(
-                &[
-                    "round",
-                    "threads",
-                    "load (1 min)",
-                    "other processes, cores (ours / llama.cpp)",
-                    "first",
-                    "ours decode, tok/s",
-                    "llama.cpp decode, tok/s",
-                    "ratio",
-                    "ours TTFT, ms",
-                    "llama.cpp TTFT, ms",
-                ],
-                r.rounds.iter().map(|x| {
-                    let (o, l) = (x.ours.as_ref(), x.llama_cpp.as_ref());
-                    let first = if x.first == Engine::Ours {
-                        "ours"
-                    } else {
-                        "llama.cpp"
-                    };
-                    let cores = format!(
-                        "{} / {}",
-                        num(o.map(|s| s.other_cores), 2),
-                        num(l.map(|s| s.other_cores), 2)
-                    );
-                    row![
-                        x.round,
-                        x.threads,
-                        format!("{:.2}", x.load1),
-                        cores,
-                        first,
-                        num(o.map(Sample::decode), 1),
-                        num(l.map(Sample::decode), 1),
-                        num(x.decode_ratio(), 2),
-                        num(o.map(Sample::ttft), 1),
-                        num(l.map(Sample::ttft), 1)
-                    ]
-                }),
-            );
-        s.p(rounds.0).p("</details>");
-    }
     s.list(r.rounds.iter().flat_map(|x| {
         x.errors
             .iter()
             .map(move |e| format!("error: round {}: {e}", x.round))
     }));
-    let short: Vec<String> = r
-        .rounds
-        .iter()
-        .flat_map(|x| {
-            [("ours", &x.ours), ("llama.cpp", &x.llama_cpp)]
-                .into_iter()
-                .filter_map(move |(name, sm)| {
-                    let least = sm.as_ref()?.tokens.iter().copied().min()?;
-                    (least < c.tokens).then(|| format!("round {} {name}: {least} tokens", x.round))
-                })
-        })
-        .collect();
-    if !short.is_empty() {
-        s.p(format!(
-            "Runs that ended before {} tokens (end of turn, or the {:.0} s limit on an engine's runs in a round): {}.",
-            c.tokens,
-            c.engine_time.as_secs_f64(),
-            short.join(", ")
-        ));
-    }
     s.0
 }
 

@@ -23,19 +23,9 @@ fn color(i: usize) -> RGBColor {
 
 /// One line of a CDF plot.
 pub struct Series<'a> {
-    pub name: String,
+    pub name: &'a str,
     pub color: usize,
     pub values: &'a [f64],
-}
-
-impl<'a> Series<'a> {
-    pub fn new(name: &str, color: usize, values: &'a [f64]) -> Self {
-        Series {
-            name: name.to_string(),
-            color,
-            values,
-        }
-    }
 }
 
 /// A CDF plot of each series (x: value, log scale by decades; y: share of samples ≤ x).
@@ -247,7 +237,18 @@ mod tests {
         let svg = cdf(
             "TTFB <x>",
             "ms",
-            &[Series::new("a", 0, &a), Series::new("b", 1, &b)],
+            &[
+                Series {
+                    name: "a",
+                    color: 0,
+                    values: &a,
+                },
+                Series {
+                    name: "b",
+                    color: 1,
+                    values: &b,
+                },
+            ],
         )
         .unwrap();
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));

@@ -1,71 +1,154 @@
-//! The sections about `serve` itself: its goals, throughput under load with faults, added
-//! latency (with the TTFB plot), startup and memory.
+//! The sections about `serve` itself (throughput under load with faults, added latency with the
+//! TTFB plot, start and memory), their goals, and the two tables the gateway comparison shares:
+//! a gateway under load ([`load_table`]) and first content against a direct call
+//! ([`paired_rows`]).
 
-use super::md::{contention, f, met, mib, Md};
+use super::md::{compare, contention, f, met, mib, Md};
 use super::plot::{self, Series};
-use crate::scenario::all::AllResults;
-use crate::scenario::latency::LatencyReport;
-use crate::scenario::startup::StartupReport;
-use crate::scenario::throughput::ThroughputReport;
+use crate::scenario::load::LoadRun;
+use crate::scenario::serve::ServeReport;
+use crate::scenario::Paired;
 use crate::stats::{Dist, Spread};
 
-/// p50 of each of `batches` equal slices: the spread of a median over time.
-fn batched_p50(values: &[f64], batches: usize) -> Spread {
-    if values.is_empty() || batches == 0 {
-        return Spread::of(&[]);
+type Metric = (&'static str, usize, bool, fn(&LoadRun) -> f64);
+
+/// A gateway under load, per run: name, decimals, compared across gateways, value.
+const METRICS: [Metric; 13] = [
+    (
+        "**completed streams/s** (ok + documented errors)",
+        1,
+        true,
+        |r| r.load.per_sec(r.load.ok + r.load.documented_errors()),
+    ),
+    ("chunks/s (engine chunks of ok streams)", 0, true, |r| {
+        r.load.per_sec(r.load.chunks_ok)
+    }),
+    ("first byte (content) p50, ms", 2, true, |r| {
+        Dist::of(&r.load.ttfb_ms).p50
+    }),
+    ("first byte (content) p99, ms", 2, true, |r| {
+        Dist::of(&r.load.ttfb_ms).p99
+    }),
+    ("whole stream p50, ms", 1, true, |r| {
+        Dist::of(&r.load.total_ms).p50
+    }),
+    ("CPU per stream in the gateway, µs", 0, true, |r| {
+        r.cpu_us(0)
+    }),
+    ("CPU per stream in the endpoint, µs", 0, false, |r| {
+        r.cpu_us(1)
+    }),
+    ("CPU per stream in the bench client, µs", 0, false, |r| {
+        r.cpu_us(2)
+    }),
+    ("cores the gateway used", 2, false, |r| r.usage.cores(0)),
+    ("cores other processes kept busy", 2, false, |r| {
+        r.usage.others()
+    }),
+    ("ready after spawn, ms", 1, true, |r| r.ready_ms),
+    ("RSS when ready, MiB", 1, true, |r| mib(r.ready_kib as f64)),
+    ("**peak RSS (VmHWM) under load**, MiB", 1, true, |r| {
+        mib(r.peak_kib as f64)
+    }),
+];
+
+/// `f` over runs: median [min–max].
+pub fn spread(runs: &[LoadRun], f: impl Fn(&LoadRun) -> f64) -> Spread {
+    Spread::of(&runs.iter().map(f).collect::<Vec<_>>())
+}
+
+/// The metrics of gateways under load, a column per gateway (median [min–max] over its runs),
+/// with "first vs second" when there are two and both ran.
+pub fn load_table(s: &mut Md, columns: &[(&str, &[LoadRun])]) {
+    let both = columns.len() == 2 && columns.iter().all(|(_, r)| !r.is_empty());
+    let mut head = vec!["median [min–max] over runs"];
+    head.extend(columns.iter().map(|(name, _)| *name));
+    let vs = columns
+        .iter()
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>()
+        .join(" vs ");
+    if both {
+        head.push(&vs);
     }
-    let p50s: Vec<f64> = values
-        .chunks(values.len().div_ceil(batches))
-        .map(|c| Dist::of(c).p50)
-        .collect();
-    Spread {
-        median: Dist::of(values).p50,
-        ..Spread::of(&p50s)
-    }
+    let rows = METRICS.iter().map(|(name, digits, ratio, m)| {
+        let cells: Vec<Spread> = columns.iter().map(|(_, runs)| spread(runs, m)).collect();
+        let mut row = vec![name.to_string()];
+        row.extend(cells.iter().map(|c| {
+            if c.n == 0 {
+                "–".into()
+            } else {
+                c.fmt(*digits)
+            }
+        }));
+        if both {
+            row.push(if *ratio {
+                compare(cells[0].median, cells[1].median)
+            } else {
+                String::new()
+            });
+        }
+        row
+    });
+    s.table(&head, rows);
+}
+
+/// Direct, through and added rows (p50, p90, p99, max) of `p`, named after `through`.
+pub fn paired_rows(through: &str, p: &Paired) -> Vec<Vec<String>> {
+    let dist = |name: String, v: &[f64]| {
+        let d = Dist::of(v);
+        row![name, f(d.p50, 3), f(d.p90, 3), f(d.p99, 3), f(d.max, 3)]
+    };
+    let mut added = dist(format!("**added by {through}**"), &p.added_ms);
+    added[1] = format!("**{}**", added[1]);
+    added[3] = format!("**{}**", added[3]);
+    vec![
+        dist(
+            format!("direct (SDK → endpoint), beside {through}"),
+            &p.direct_ms,
+        ),
+        dist(format!("through {through}"), &p.through_ms),
+        added,
+    ]
 }
 
 /// The goal rows of throughput, memory, added latency, forwarding, readiness and losses.
-pub fn goals(res: &AllResults) -> Vec<Vec<String>> {
-    let nproc = res.machine.nproc;
-    let cps = Spread::of(
-        &res.loads
-            .iter()
-            .map(|l| l.load.completed_per_sec())
-            .collect::<Vec<_>>(),
+pub fn goals(r: &ServeReport, quick: bool, nproc: usize) -> Vec<Vec<String>> {
+    let completed = spread(&r.loads, METRICS[0].3);
+    let others = spread(&r.loads, |x| x.usage.others());
+    let l = &r.config.load;
+    let (added, fwd, ready) = (
+        Dist::of(&r.first_byte.added_ms),
+        Dist::of(&r.forward_ms),
+        Dist::of(&r.ready_ms),
     );
-    let others = Spread::of(
-        &res.loads
-            .iter()
-            .map(ThroughputReport::other_cores)
-            .collect::<Vec<_>>(),
-    );
-    let first = res.loads.first().map(|l| &l.load);
-    let (conc, streams) = first.map_or((0, 0), |l| (l.concurrency, l.streams));
-    let (added, fwd) = (
-        Dist::of(&res.latency.added_ttfb_ms),
-        Dist::of(&res.latency.forward_ms),
-    );
-    let ready = Dist::of(&res.startup.ready_ms);
-    let lost = res.lost_or_corrupted();
+    let forwarded = match (fwd.max <= 1.0, fwd.p99 <= 1.0) {
+        (true, _) => met(true),
+        (false, true) => "**met at p99**, not for every chunk",
+        _ => met(false),
+    };
+    let lost = r.failures();
     let mut rows = vec![row![
         "≥ 1,000 completed streams/s of 20 chunks at 1,000 concurrent",
         format!(
-            "{} streams/s ({streams} streams at {conc} concurrent, median [min–max] of {} runs)",
-            cps.fmt(0),
-            cps.n
+            "{} streams/s ({} streams at {} concurrent, median [min–max] of {} runs)",
+            completed.fmt(0),
+            l.streams,
+            l.concurrency,
+            completed.n
         ),
-        if conc >= 1000 {
-            met(cps.median >= 1000.0)
-        } else {
+        if quick {
             "n/a (quick run)"
+        } else {
+            met(completed.median >= 1000.0)
         },
         format!(
             "client, serve and endpoint on the same cores; {}",
             contention(others.median, nproc)
         )
     ]];
-    if let Some(l) = res.startup.memory.iter().find(|l| l.concurrency == 100) {
-        let peak = mib(l.hwm_kib as f64);
+    if let Some(m) = r.memory.iter().find(|m| m.load.concurrency == 100) {
+        let peak = mib(m.peak_kib as f64);
         rows.push(row![
             "`serve` ≤ 24 MiB RSS at 100 concurrent streams",
             format!("{peak:.1} MiB peak (VmHWM)"),
@@ -73,11 +156,6 @@ pub fn goals(res: &AllResults) -> Vec<Vec<String>> {
             ""
         ]);
     }
-    let forwarded = match (fwd.max <= 1.0, fwd.p99 <= 1.0) {
-        (true, _) => met(true),
-        (false, true) => "**met at p99**, not for every chunk",
-        _ => met(false),
-    };
     rows.extend([
         row![
             "added first byte ≤ 0.3 ms p50, ≤ 2 ms p99",
@@ -86,7 +164,7 @@ pub fn goals(res: &AllResults) -> Vec<Vec<String>> {
                 added.p50, added.p99, added.n
             ),
             met(added.p50 <= 0.3 && added.p99 <= 2.0),
-            contention(res.latency.other_cores, nproc)
+            contention(r.first_byte.other_cores, nproc)
         ],
         row![
             "each chunk forwarded within 1 ms",
@@ -95,7 +173,7 @@ pub fn goals(res: &AllResults) -> Vec<Vec<String>> {
                 fwd.p50, fwd.p99, fwd.max, fwd.n
             ),
             forwarded,
-            contention(res.latency.other_cores_chunks, nproc)
+            contention(r.chunk_other_cores, nproc)
         ],
         row![
             "`serve` ready < 50 ms after start",
@@ -117,113 +195,30 @@ pub fn goals(res: &AllResults) -> Vec<Vec<String>> {
 }
 
 /// `## Throughput under load, with faults`.
-pub fn throughput(s: &mut Md, loads: &[ThroughputReport], nproc: usize) {
-    s.h2("Throughput under load, with faults");
-    let Some(first) = loads.first() else { return };
-    let (c, l) = (&first.config, &first.load);
-    let (every, words, delay) = (c.load.faults_every, c.load.words, c.chunk_delay_ms);
-    s.p(format!(
-        "`bench load --streams {} --concurrency {} --faults-every {every} --chunks {words} --chunk-delay-ms {delay}`, {} run(s), \
-         each with fresh processes: `POST /` (the seed contract, Claude v2 text completions), a different prompt per stream, \
-         each answer {words} chunks of one token with {delay} ms between chunks at the engine. Before every {every}th stream a \
-         fault is queued at the endpoint (throttle, midstream after 3 chunks, internal, in turn); serve runs with \
-         `AWS_MAX_ATTEMPTS=1` so each fault fails exactly one stream instead of being retried away, and `RUST_LOG={}` (one log \
-         line per request). Every 200 answer is compared byte for byte with the scripted engine's text for its prompt; every \
-         failure must be the documented JSON error before the stream or the `[bedrock-stream error]` final line after it.",
-        l.streams,
-        l.concurrency,
-        loads.len(),
-        c.serve.rust_log,
+pub fn throughput(s: &mut Md, r: &ServeReport, nproc: usize) {
+    let (c, l) = (&r.config, &r.config.load);
+    s.h2("Throughput under load, with faults").p(format!(
+        "`bench load --streams {} --concurrency {} --faults-every {}`, {} run(s), each with fresh processes: `POST /` (the seed \
+         contract, Claude v2 text completions), a different prompt per stream, each answer {} chunks of one token with {} ms \
+         between chunks at the engine. Before every {}th stream a fault is queued at the endpoint (throttle, midstream after 3 \
+         chunks, internal, in turn); serve runs with `AWS_MAX_ATTEMPTS=1` so each fault fails exactly one stream instead of \
+         being retried away, and `RUST_LOG={}`. Every 200 answer is compared byte for byte with the scripted engine's text for \
+         its prompt; every failure must be the documented JSON error before the stream or the `[bedrock-stream error]` final \
+         line after it.",
+        l.streams, l.concurrency, l.faults_every, r.loads.len(), l.words, c.load_delay_ms, l.faults_every, c.serve.rust_log,
     ));
-    let spread =
-        |f: &dyn Fn(&ThroughputReport) -> f64| Spread::of(&loads.iter().map(f).collect::<Vec<_>>());
-    type Metric<'a> = (&'a str, &'a dyn Fn(&ThroughputReport) -> f64, usize);
-    let metrics: [Metric; 15] = [
-        (
-            "completed streams/s (ok + documented errors)",
-            &|l| l.load.completed_per_sec(),
-            0,
-        ),
-        ("successful streams/s", &|l| l.load.ok_per_sec(), 0),
-        (
-            "chunks/s (engine chunks in successful streams)",
-            &|l| l.load.chunks_per_sec(),
-            0,
-        ),
-        (
-            "time to first byte p50, ms",
-            &|l| Dist::of(&l.load.ttfb_ms).p50,
-            2,
-        ),
-        (
-            "time to first byte p99, ms",
-            &|l| Dist::of(&l.load.ttfb_ms).p99,
-            2,
-        ),
-        (
-            "whole stream p50, ms",
-            &|l| Dist::of(&l.load.total_ms).p50,
-            1,
-        ),
-        (
-            "whole stream p99, ms",
-            &|l| Dist::of(&l.load.total_ms).p99,
-            1,
-        ),
-        (
-            "cores used by client + serve + endpoint",
-            &|l| l.bench_cores(),
-            2,
-        ),
-        (
-            "cores used by other processes on the machine",
-            &|l| l.other_cores(),
-            2,
-        ),
-        (
-            "CPU per stream in serve, µs",
-            &|l| l.cpu_us_per_stream().0,
-            0,
-        ),
-        (
-            "CPU per stream in local-bedrock, µs",
-            &|l| l.cpu_us_per_stream().1,
-            0,
-        ),
-        (
-            "CPU per stream in the bench client, µs",
-            &|l| l.cpu_us_per_stream().2,
-            0,
-        ),
-        (
-            "serve peak RSS (VmHWM), MiB",
-            &|l| mib(l.rss.hwm_kib as f64),
-            1,
-        ),
-        ("serve RSS when idle, MiB", &|l| mib(l.idle_kib as f64), 1),
-        ("wall time, s", &|l| l.load.elapsed.as_secs_f64(), 2),
-    ];
-    s.table(
-        &["metric", "median [min–max] over runs"],
-        metrics
-            .iter()
-            .map(|(name, f, digits)| row![name, spread(f).fmt(*digits)]),
+    load_table(s, &[("`serve`", &r.loads)]);
+    let (ours, all) = (
+        spread(&r.loads, |x| x.cpu_us(0)).median,
+        spread(&r.loads, |x| x.cpu_us(0) + x.cpu_us(1) + x.cpu_us(2)).median,
     );
-    let serve_us = spread(&|l| l.cpu_us_per_stream().0).median;
-    let all_us = spread(&|l| {
-        let (a, b, c) = l.cpu_us_per_stream();
-        a + b + c
-    })
-    .median;
-    let n = nproc;
-    if serve_us.is_finite() && serve_us > 0.0 && all_us.is_finite() && all_us > 0.0 {
+    if ours > 0.0 && all > 0.0 {
         s.p(format!(
-            "The client, `serve` and the endpoint run on the same {n} cores, so the rate above is the rate of the three \
-             together, with whatever else the machine was running. Together they need {all_us:.0} µs of CPU per stream, so {n} \
-             cores free for them would carry about {:.0} streams/s (a projection from the measured CPU cost, not a \
-             measurement); `serve`'s own {serve_us:.0} µs per stream puts its ceiling alone at about {:.0} streams/s.",
-            n as f64 * 1e6 / all_us,
-            n as f64 * 1e6 / serve_us,
+            "The client, `serve` and the endpoint share the {nproc} cores. Together they need {all:.0} µs of CPU per stream, so \
+             {nproc} cores free for them would carry about {:.0} streams/s (a projection from the measured CPU cost); `serve`'s \
+             own {ours:.0} µs per stream puts its ceiling alone at about {:.0} streams/s.",
+            nproc as f64 * 1e6 / all,
+            nproc as f64 * 1e6 / ours,
         ));
     }
     let head = [
@@ -240,177 +235,139 @@ pub fn throughput(s: &mut Md, loads: &[ThroughputReport], nproc: usize) {
     ];
     s.table(
         &head,
-        loads.iter().enumerate().map(|(i, l)| {
-            let l = &l.load;
+        r.loads.iter().enumerate().map(|(i, x)| {
+            let l = &x.load;
             let errs: Vec<String> = l
                 .errors
                 .iter()
                 .map(|(k, v)| format!("{v} × `{k}`"))
                 .collect();
             let errs = if errs.is_empty() {
-                "0".to_string()
+                "0".into()
             } else {
                 errs.join(", ")
             };
+            let n = |k| l.count(k);
             row![
                 i + 1,
                 l.streams,
                 l.ok,
                 errs,
                 l.faults_injected,
-                l.count("lost"),
-                l.count("corrupted"),
-                l.count("reordered"),
-                l.count("undocumented"),
+                n("lost"),
+                n("corrupted"),
+                n("reordered"),
+                n("undocumented"),
                 l.not_started()
             ]
         }),
     );
     s.list(
-        loads
+        r.loads
             .iter()
-            .flat_map(|l| l.load.problems.iter().map(|p| format!("problem: {p}"))),
+            .flat_map(|x| x.load.problems.iter().map(|p| format!("problem: {p}"))),
     );
-}
-
-fn dist_row(name: &str, v: &[f64]) -> Vec<String> {
-    let d = Dist::of(v);
-    row![name, f(d.p50, 3), f(d.p90, 3), f(d.p99, 3), f(d.max, 3)]
 }
 
 /// `## Added latency`, with the TTFB plot `image`.
-pub fn latency(s: &mut Md, lat: &LatencyReport, nproc: usize, image: &str) {
-    let c = &lat.config;
+pub fn latency(s: &mut Md, r: &ServeReport, nproc: usize, image: &str) {
+    let (c, p) = (&r.config, &r.first_byte);
     s.h2("Added latency").p(format!(
-        "First byte: {} sequential requests each way, alternating, after {} warm-up requests: the same Claude v2 request \
-         straight to the endpoint through the Rust SDK (`invoke_model_with_response_stream`, time to the first text chunk) \
-         and through `serve` (`POST /`, time to the first body byte). \"Added\" is serve minus direct, request by request; \
-         its spread is the p50 of each fifth of the run.",
-        c.n, c.warmup
+        "First byte: {} sequential requests each way, alternating, after {} warm-up pairs: the same Claude v2 request straight \
+         to the endpoint through the Rust SDK (`invoke_model_with_response_stream`, time to the first text chunk) and through \
+         `serve` (`POST /`, time to the first body byte). \"Added\" is serve minus direct, request by request.",
+        c.pairs, c.warmup
     ));
-    let (dd, sd, added) = (
-        Dist::of(&lat.direct_ttfb_ms),
-        Dist::of(&lat.serve_ttfb_ms),
-        Dist::of(&lat.added_ttfb_ms),
-    );
-    let head = ["", "p50", "p90", "p99", "max"];
     s.table(
-        &head,
-        [
-            dist_row("direct, ms", &lat.direct_ttfb_ms),
-            dist_row("through serve, ms", &lat.serve_ttfb_ms),
-            dist_row("whole stream direct, ms", &lat.direct_total_ms),
-            dist_row("whole stream through serve, ms", &lat.serve_total_ms),
-            row![
-                "serve's percentile minus direct's, ms",
-                f(sd.p50 - dd.p50, 3),
-                f(sd.p90 - dd.p90, 3),
-                f(sd.p99 - dd.p99, 3),
-                f(sd.max - dd.max, 3)
-            ],
-            row![
-                "**added by serve**, ms",
-                format!("**{}**", batched_p50(&lat.added_ttfb_ms, 5).fmt(3)),
-                f(added.p90, 3),
-                format!("**{:.3}**", added.p99),
-                f(added.max, 3)
-            ],
-        ],
+        &["ms", "p50", "p90", "p99", "max"],
+        paired_rows("`serve`", p),
     );
     s.p(format!(
         "Per chunk: the engine paces chunks {} ms apart; {} streams each way. A timestamping TCP tap sits between serve and \
          the endpoint (same process and clock as the client), so each body frame's arrival at the client minus the latest \
-         endpoint read at the tap is the time serve took to forward that chunk (tap overhead included). Gaps are the times \
-         between successive chunks at the client.",
-        c.chunk_delay_ms, c.chunk_streams
+         endpoint read at the tap is the time serve took to forward that chunk (tap overhead included).",
+        c.paced_delay_ms, c.chunk_streams
     ));
+    let dist = |name: &str, v: &[f64]| {
+        let d = Dist::of(v);
+        row![name, f(d.p50, 3), f(d.p90, 3), f(d.p99, 3), f(d.max, 3)]
+    };
     s.table(
-        &head,
+        &["ms", "p50", "p90", "p99", "max"],
         [
-            dist_row("**forwarding delay in serve**, ms", &lat.forward_ms),
-            dist_row("gap between chunks, direct, ms", &lat.direct_gap_ms),
-            dist_row("gap between chunks, through serve, ms", &lat.serve_gap_ms),
+            dist("**forwarding delay in serve**", &r.forward_ms),
+            dist("gap between chunks, direct", &r.direct_gap_ms),
+            dist("gap between chunks, through serve", &r.serve_gap_ms),
         ],
     );
     s.p(format!(
-        "Answers whose text differed from the expected one: {}. Other processes on the machine kept {:.2} of the {} cores \
-         busy during the first-byte runs and {:.2} during the per-chunk runs; a request or chunk preempted by them shows up \
-         in the tails of both paths.",
-        lat.mismatches,
-        lat.other_cores,
-        nproc,
-        lat.other_cores_chunks
+        "Wrong answers: {}. Other processes kept {:.2} of the {nproc} cores busy during the first-byte runs and {:.2} during \
+         the per-chunk runs; a request or chunk preempted by them shows up in the tails of both paths.",
+        p.mismatches + r.chunk_mismatches,
+        p.other_cores,
+        r.chunk_other_cores
     ))
     .p(image);
 }
 
 /// `## Startup and memory of serve`.
-pub fn startup(s: &mut Md, st: &StartupReport) {
-    let c = &st.config;
-    let (rs, rr) = (
-        Spread::of(&st.ready_ms),
-        Spread::of(&st.ready_rss_kib.iter().map(|k| mib(*k)).collect::<Vec<_>>()),
+pub fn startup(s: &mut Md, r: &ServeReport) {
+    let (ready, rss) = (
+        Spread::of(&r.ready_ms),
+        Spread::of(&r.ready_kib.iter().map(|k| mib(*k)).collect::<Vec<_>>()),
     );
     s.h2("Startup and memory of `serve`")
         .p(format!(
             "Ready: spawn of `bedrock-stream serve --bedrock URL` → first `200` from `GET /healthz` (polled every 0.25 ms), {} \
              fresh processes: **{} ms** median [min–max]; RSS when ready {} MiB.",
-            rs.n,
-            rs.fmt(1),
-            rr.fmt(1)
+            ready.n,
+            ready.fmt(1),
+            rss.fmt(1)
         ))
         .p(format!(
-            "Memory: a fresh `serve` per level, streams held open by the engine's {} ms pacing ({} chunks, ~{:.1} s a stream) \
-             so that the level's streams are all in flight at once; two rounds of streams per level (5 sequential streams at \
-             1). VmHWM is the kernel's peak; \"sampled\" is the largest VmRSS read every 10 ms.",
-            c.chunk_delay_ms,
-            c.words,
-            f64::from(c.words) * c.chunk_delay_ms as f64 / 1000.0
+            "Memory: a fresh `serve` per level, streams held open by the engine's {} ms pacing (20 chunks, ~0.4 s a stream) so \
+             that the level's streams are all in flight at once; two rounds of streams per level (5 sequential streams at 1).",
+            r.config.paced_delay_ms
         ))
         .table(
-            &["concurrent streams", "idle RSS, MiB", "peak sampled RSS, MiB", "peak RSS (VmHWM), MiB", "streams ok / sent"],
-            st.memory.iter().map(|l| {
-                let m = |kib: u64| f(mib(kib as f64), 1);
-                row![l.concurrency, m(l.idle_kib), m(l.max_sampled_kib), format!("**{}**", m(l.hwm_kib)), format!("{} / {}", l.load.ok, l.load.streams)]
+            &["concurrent streams", "RSS when ready, MiB", "peak RSS (VmHWM), MiB", "streams ok / sent"],
+            r.memory.iter().map(|m| {
+                let l = &m.load;
+                row![l.concurrency, f(mib(m.ready_kib as f64), 1), format!("**{}**", f(mib(m.peak_kib as f64), 1)), format!("{} / {}", l.ok, l.streams)]
             }),
         );
 }
 
 /// The TTFB plot: direct, through serve, and through serve under load, cumulative.
-pub fn ttfb_plot(res: &AllResults) -> anyhow::Result<String> {
-    let load: Vec<f64> = res
+pub fn ttfb_plot(r: &ServeReport) -> anyhow::Result<String> {
+    let load: Vec<f64> = r
         .loads
         .iter()
         .flat_map(|l| l.load.ttfb_ms.iter().copied())
         .collect();
-    let conc = res.loads.first().map_or(0, |l| l.load.concurrency);
+    let under = format!(
+        "through serve under load ({} concurrent)",
+        r.config.load.concurrency
+    );
     plot::cdf(
         "Time to first byte (cumulative)",
         "time to first byte, ms (log scale)",
         &[
-            Series::new(
-                "direct to local Bedrock (SDK), sequential",
-                2,
-                &res.latency.direct_ttfb_ms,
-            ),
-            Series::new("through serve, sequential", 0, &res.latency.serve_ttfb_ms),
-            Series::new(
-                &format!("through serve under load ({conc} concurrent)"),
-                1,
-                &load,
-            ),
+            Series {
+                name: "direct to local Bedrock (SDK), sequential",
+                color: 2,
+                values: &r.first_byte.direct_ms,
+            },
+            Series {
+                name: "through serve, sequential",
+                color: 0,
+                values: &r.first_byte.through_ms,
+            },
+            Series {
+                name: &under,
+                color: 1,
+                values: &load,
+            },
         ],
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_median_over_time() {
-        let v: Vec<f64> = (1..=10).map(f64::from).collect();
-        let b = batched_p50(&v, 5);
-        assert_eq!((b.min, b.max, b.n, b.median), (1.0, 9.0, 5, 5.0));
-    }
 }

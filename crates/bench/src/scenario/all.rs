@@ -8,11 +8,9 @@ use anyhow::Context;
 
 use super::coldstart::{self, ColdStartConfig, ColdStartReport};
 use super::gateways::{self, GatewaysConfig, GatewaysReport};
-use super::latency::{self, LatencyConfig, LatencyReport};
 use super::model::{self, ModelConfig, ModelReport};
+use super::serve::{self, ServeConfig, ServeReport};
 use super::sizes::{self, SizesReport};
-use super::startup::{self, StartupConfig, StartupReport};
-use super::throughput::{self, ThroughputConfig, ThroughputReport};
 use super::Size;
 use crate::harness::bedrock_stream::ServeOptions;
 use crate::harness::system::{loadavg, nproc, utc_now};
@@ -34,10 +32,7 @@ pub struct AllConfig {
 pub struct AllResults {
     pub size: Size,
     pub machine: Machine,
-    pub startup: StartupReport,
-    pub latency: LatencyReport,
-    /// The load runs, each with fresh processes.
-    pub loads: Vec<ThroughputReport>,
+    pub serve: ServeReport,
     pub coldstart: ColdStartReport,
     pub gateways: GatewaysReport,
     pub model: ModelReport,
@@ -47,50 +42,25 @@ pub struct AllResults {
 }
 
 impl AllResults {
+    /// Nothing lost, corrupted or wrong anywhere, and our own parts all ran.
     pub fn passed(&self) -> bool {
-        self.lost_or_corrupted() == 0
-            && self.latency.mismatches == 0
-            && self.coldstart.passed()
-            && self.gateways.serve_passed()
-    }
-
-    /// Streams lost, corrupted, reordered, undocumented or not run, over every load run and
-    /// memory level.
-    pub fn lost_or_corrupted(&self) -> usize {
-        let loads = self.loads.iter().map(|l| &l.load);
-        loads
-            .chain(self.startup.memory.iter().map(|m| &m.load))
-            .map(|l| l.failed() + l.not_started())
-            .sum()
+        self.serve.failures() == 0 && self.coldstart.passed() && self.gateways.serve_passed()
     }
 }
 
 /// Runs everything for `cfg.size`, printing progress to stderr.
 pub async fn run(cfg: &AllConfig) -> anyhow::Result<AllResults> {
-    let (t0, bin, size, serve) = (Instant::now(), cfg.bin.as_path(), cfg.size, &cfg.serve);
+    let (t0, bin, size) = (Instant::now(), cfg.bin.as_path(), cfg.size);
     let machine = Machine::probe(bin, cfg.build_note.clone());
-    eprintln!("== startup and memory");
-    let startup = startup::run(bin, &StartupConfig::for_size(size, serve)).await?;
-    eprintln!("== latency");
-    let latency = latency::run(bin, &LatencyConfig::for_size(size, serve)).await?;
-    let mut loads = Vec::new();
-    let repeats = size.pick(1, 3);
-    for r in 0..repeats {
-        eprintln!("== load {}/{repeats}", r + 1);
-        let mut lc = ThroughputConfig::for_size(size, serve);
-        lc.load.variant = r as u64 + 100;
-        let report = throughput::run(bin, &lc).await?;
-        eprintln!("{}", report.load.summary());
-        loads.push(report);
-    }
+    let serve = serve::run(bin, &ServeConfig::for_size(size, &cfg.serve)).await?;
     eprintln!("== Lambda cold start: Rust vs Node.js vs Python");
     let coldstart = coldstart::run(bin, &ColdStartConfig::for_size(size)).await?;
     eprintln!("== gateways: serve vs LiteLLM");
-    let gw_cfg = GatewaysConfig {
-        serve: serve.clone(),
+    let gw = GatewaysConfig {
+        serve: cfg.serve.clone(),
         ..GatewaysConfig::for_size(size)
     };
-    let gateways = gateways::run(bin, &gw_cfg).await?;
+    let gateways = gateways::run(bin, &gw).await?;
     // The model comparison measures CPU speed: it runs when nothing else of the bench does.
     eprintln!("== embedded model vs llama.cpp");
     let model = model::run(&ModelConfig::for_size(size)).await?;
@@ -102,9 +72,7 @@ pub async fn run(cfg: &AllConfig) -> anyhow::Result<AllResults> {
     Ok(AllResults {
         size,
         machine,
-        startup,
-        latency,
-        loads,
+        serve,
         coldstart,
         gateways,
         model,

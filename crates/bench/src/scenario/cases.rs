@@ -28,13 +28,6 @@ pub struct Case {
     pub tokens: usize,
 }
 
-impl Case {
-    /// How many text chunks the scripted engine sends with `tokens_per_chunk` tokens each.
-    pub fn chunks(&self, tokens_per_chunk: usize) -> usize {
-        self.tokens.div_ceil(tokens_per_chunk.max(1))
-    }
-}
-
 /// Stream `i`'s prompt: different for every `i` (and every `variant`).
 pub fn prompt(i: usize, variant: u64) -> String {
     format!("Stream {i}.{variant}: explain serverless streaming to a 5th grader, please.")
@@ -134,8 +127,6 @@ mod tests {
         let b = case(2, 0, 20).unwrap();
         assert_ne!(a.expected, b.expected);
         assert_eq!(a.tokens, 20);
-        assert_eq!(a.chunks(1), 20);
-        assert_eq!(a.chunks(3), 7);
         assert!(a.expected.starts_with("Scripted answer to: Stream 1.0:"));
         let seed: Value = serde_json::from_slice(&a.seed_body).unwrap();
         assert_eq!(seed["modelParams"]["max_tokens_to_sample"], 20);

@@ -83,14 +83,10 @@ pub struct Start {
     pub complete_ms: f64,
     /// Warm invocations: event handed out → first body byte.
     pub warm_first_byte_ms: Vec<f64>,
-    /// Warm invocations: event handed out → end.
-    pub warm_complete_ms: Vec<f64>,
     /// Body frames in the cold answer after the prelude (1 when buffered).
     pub frames: usize,
     /// Peak RSS (VmHWM) after all invocations, KiB.
     pub hwm_kib: u64,
-    /// RSS after all invocations, KiB.
-    pub rss_kib: u64,
     /// Answers whose text differed from the expected one, or that failed.
     pub bad_answers: usize,
 }
@@ -337,13 +333,12 @@ async fn one_start(
                 (ms(first - t0), ms(a.end - t0), a.frames);
         } else {
             start.warm_first_byte_ms.push(ms(first - handed_out));
-            start.warm_complete_ms.push(ms(a.end - handed_out));
         }
     }
     // The function asks for the next event once it is done with the last one.
     let _ = emu.next_poll(limit).await;
     if let Some(m) = child.id().and_then(Memory::of) {
-        (start.hwm_kib, start.rss_kib) = (m.hwm_kib, m.rss_kib);
+        start.hwm_kib = m.hwm_kib;
     }
     let _ = child.start_kill();
     let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
@@ -355,7 +350,7 @@ async fn one_start(
 pub async fn run(bin: &Path, cfg: &ColdStartConfig) -> anyhow::Result<ColdStartReport> {
     let peers = peers_dir();
     let load_before = system::loadavg();
-    let endpoint = bedrock_stream::local_bedrock(bin, cfg.chunk_delay_ms, 1).await?;
+    let endpoint = bedrock_stream::local_bedrock(bin, cfg.chunk_delay_ms).await?;
     let cases = cases::cases(cfg.warm + 1, 7, cfg.words)?;
     let launches: Vec<Result<Launch, String>> = vec![
         bedrock_stream::lambda_function(bin),

@@ -2,162 +2,69 @@
 //! both in front of the same local Bedrock endpoint (scripted engine), both asked the same
 //! OpenAI-style question: `POST /v1/chat/completions` with `stream: true`.
 //!
-//! Per gateway, each run starts a fresh process and measures its start (spawn → first `200` from
-//! its health endpoint), its RSS when ready and its peak (VmHWM) after the load, and the
-//! throughput of a closed loop of streams at a fixed concurrency (completed streams/s, chunks/s,
-//! CPU per stream). The first run also measures first-content latency: sequential requests,
-//! each paired with the same question asked of the endpoint directly through the Rust SDK
-//! (ConverseStream, the API both gateways use for this model), so "added" is the gateway's
-//! share, request by request. Every answer is checked ([`super::sse`]). When LiteLLM is not
-//! installed, its side says "skipped: <reason>" and serve's side still runs.
+//! Per gateway, each run starts a fresh process and measures it under a closed loop of streams
+//! ([`LoadRun`]: start, memory, CPU per stream, throughput). The first run also pairs sequential
+//! requests with the same question asked of the endpoint directly (ConverseStream through the
+//! Rust SDK, the API both gateways use for this model), so "added" is the gateway's share. Every
+//! answer is checked ([`super::sse`]). When LiteLLM is not installed, its side says
+//! "skipped: <reason>" and serve's side still runs.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
 use super::cases::{chat_cases, ChatCase, MODEL_ID};
-use super::load::{drive, Ending, LoadReport, Stream};
+use super::load::{drive, Ending, LoadReport, LoadRun, Stream};
 use super::sse::check_sse;
-use super::Size;
+use super::{paired, Paired, Size};
 use crate::harness::bedrock_stream::{self, ServeOptions};
-use crate::harness::client::{self, Direct, HttpClient};
-use crate::harness::system::{self, own_cpu, tree_cpu, tree_memory, MachineCpu, Window};
-use crate::harness::{litellm, peers_dir, Proc};
-use crate::stats::{ms, Spread};
-
-/// How long one gateway's stream-count and time limits are.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct Budget {
-    /// Streams per run at most.
-    pub streams: usize,
-    /// No stream starts after this (per run); streams in flight finish.
-    pub time_budget: Duration,
-    /// Sequential paired requests for the first-content comparison (first run only).
-    pub sequential: usize,
-}
+use crate::harness::client::{self, HttpClient};
+use crate::harness::{litellm, peers_dir, system, Proc};
+use crate::stats::Spread;
 
 /// What the gateway comparison does.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct GatewaysConfig {
     pub size: Size,
-    /// Tokens (scripted words) per answer; one chunk each (the endpoint runs with
-    /// `--chunk-tokens 1`).
+    /// Tokens (scripted words, one chunk each) per answer.
     pub words: u32,
-    /// The engine's pause between chunks (0: as fast as the endpoint writes).
-    pub chunk_delay_ms: u64,
     /// Streams in flight during the throughput runs.
     pub concurrency: usize,
     /// Fresh gateway processes per gateway, each with one throughput run.
     pub runs: usize,
     /// Streams sent at the concurrency before each timed run, not counted.
     pub warmup: usize,
-    /// Sequential requests each way before the first-content measurement, not counted.
-    pub sequential_warmup: usize,
-    /// Limit for one stream.
-    pub stream_timeout: Duration,
-    pub serve_budget: Budget,
-    pub litellm_budget: Budget,
+    /// Sequential pairs (and unmeasured warm-up pairs) for first content, first run only.
+    pub pairs: usize,
+    pub pair_warmup: usize,
+    /// Per gateway (serve, LiteLLM): streams per run at most, and no stream starts after the
+    /// time budget.
+    pub streams: [usize; 2],
+    pub time_budget: [Duration; 2],
     /// Run the LiteLLM side (when installed).
     pub with_litellm: bool,
-    /// LiteLLM's venv [default: `peers_dir()/litellm`].
-    pub litellm_dir: Option<PathBuf>,
-    /// How long LiteLLM may take to become ready.
-    pub litellm_ready_limit: Duration,
     pub serve: ServeOptions,
 }
 
 impl GatewaysConfig {
-    /// Quick: a few dozen streams per gateway, seconds (plus LiteLLM's start). Full: the numbers
-    /// for BENCHMARKS.md.
+    /// Quick: a few dozen streams per gateway. Full: the numbers for BENCHMARKS.md.
     pub fn for_size(size: Size) -> GatewaysConfig {
-        let budget = |streams, secs, sequential| Budget {
-            streams,
-            time_budget: Duration::from_secs(secs),
-            sequential,
-        };
         GatewaysConfig {
             size,
             words: 20,
-            chunk_delay_ms: 0,
             concurrency: size.pick(10, 50),
             runs: size.pick(1, 3),
             warmup: size.pick(10, 100),
-            sequential_warmup: size.pick(3, 20),
-            stream_timeout: Duration::from_secs(60),
-            serve_budget: size.pick(budget(60, 10, 10), budget(10_000, 60, 200)),
-            litellm_budget: size.pick(budget(40, 5, 10), budget(5_000, 20, 200)),
+            pairs: size.pick(10, 200),
+            pair_warmup: size.pick(3, 20),
+            streams: size.pick([60, 40], [10_000, 5_000]),
+            time_budget: size.pick([10, 5], [60, 20]).map(Duration::from_secs),
             with_litellm: true,
-            litellm_dir: None,
-            litellm_ready_limit: Duration::from_secs(180),
             serve: ServeOptions::default(),
         }
     }
-}
-
-/// One fresh gateway process: its start, memory and throughput run.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-pub struct GatewayRun {
-    /// Spawn → first `200` from the health endpoint.
-    pub ready_ms: f64,
-    /// RSS right after ready, before any request, KiB (the process and its children).
-    pub ready_rss_kib: u64,
-    /// RSS after the run, KiB.
-    pub after_rss_kib: u64,
-    /// VmHWM after the run (peak over the process's life), KiB.
-    pub hwm_kib: u64,
-    /// The closed loop of streams (`ttfb_ms`: first content event).
-    pub load: LoadReport,
-    /// CPU seconds during the timed run: the gateway (with any children), the endpoint, this
-    /// client.
-    pub cpu_gateway: f64,
-    pub cpu_endpoint: f64,
-    pub cpu_client: f64,
-    /// Cores the whole machine kept busy during the timed run.
-    pub machine_busy_cores: f64,
-}
-
-impl GatewayRun {
-    /// CPU µs per started stream: (gateway, endpoint, client).
-    pub fn cpu_us_per_stream(&self) -> (f64, f64, f64) {
-        let n = self.load.started.max(1) as f64;
-        (
-            self.cpu_gateway * 1e6 / n,
-            self.cpu_endpoint * 1e6 / n,
-            self.cpu_client * 1e6 / n,
-        )
-    }
-
-    /// Cores the gateway used on average.
-    pub fn gateway_cores(&self) -> f64 {
-        self.cpu_gateway / self.load.elapsed.as_secs_f64().max(1e-9)
-    }
-
-    /// Cores other processes on the machine kept busy.
-    pub fn other_cores(&self) -> f64 {
-        let ours = (self.cpu_gateway + self.cpu_endpoint + self.cpu_client)
-            / self.load.elapsed.as_secs_f64().max(1e-9);
-        (self.machine_busy_cores - ours).max(0.0)
-    }
-}
-
-/// Sequential first-content latency, each gateway request paired with a direct one (ms).
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-pub struct Sequential {
-    pub n: usize,
-    /// Direct: ConverseStream through the Rust SDK, time to the first text delta.
-    pub direct_ms: Vec<f64>,
-    /// Through the gateway: time to the first body frame holding a content event.
-    pub gateway_ms: Vec<f64>,
-    /// Gateway minus direct, pair by pair.
-    pub added_ms: Vec<f64>,
-    pub direct_total_ms: Vec<f64>,
-    pub gateway_total_ms: Vec<f64>,
-    /// Pairs whose gateway answer was not the expected text, or failed.
-    pub mismatches: usize,
-    /// Cores other processes kept busy meanwhile.
-    pub other_cores: f64,
 }
 
 /// Everything measured for one gateway, or why it was not.
@@ -168,10 +75,8 @@ pub struct GatewayResult {
     pub version: String,
     /// `Some(reason)` when this gateway was not (fully) measured.
     pub skipped: Option<String>,
-    pub runs: Vec<GatewayRun>,
-    pub sequential: Sequential,
-    /// Where its log was kept (when something failed), else empty.
-    pub log: String,
+    pub runs: Vec<LoadRun>,
+    pub sequential: Paired,
 }
 
 impl GatewayResult {
@@ -189,18 +94,13 @@ impl GatewayResult {
     }
 
     /// `f` over the runs: median [min–max].
-    pub fn spread(&self, f: impl Fn(&GatewayRun) -> f64) -> Spread {
+    pub fn spread(&self, f: impl Fn(&LoadRun) -> f64) -> Spread {
         Spread::of(&self.runs.iter().map(f).collect::<Vec<_>>())
     }
 
     /// Completed (ok) streams/s over runs.
     pub fn streams_per_sec(&self) -> Spread {
-        self.spread(|r| r.load.ok_per_sec())
-    }
-
-    /// Failed streams over all runs plus sequential mismatches.
-    pub fn failures(&self) -> usize {
-        self.runs.iter().map(|r| r.load.failed()).sum::<usize>() + self.sequential.mismatches
+        self.spread(|r| r.load.per_sec(r.load.ok))
     }
 }
 
@@ -232,7 +132,8 @@ impl GatewaysReport {
 
     /// serve lost or corrupted nothing.
     pub fn serve_passed(&self) -> bool {
-        self.serve.ran() && self.serve.failures() == 0
+        let s = &self.serve;
+        s.ran() && s.runs.iter().all(|r| r.load.failed() == 0) && s.sequential.mismatches == 0
     }
 }
 
@@ -240,13 +141,13 @@ impl GatewaysReport {
 #[derive(Debug, Clone)]
 struct Target {
     url: String,
-    model: String,
+    model: &'static str,
     auth: Option<String>,
 }
 
 /// One stream, checked.
-async fn one(http: &HttpClient, t: &Target, case: &ChatCase, limit: Duration) -> Stream {
-    let t0 = Instant::now();
+async fn one(http: &HttpClient, t: &Target, case: &ChatCase) -> Stream {
+    let (t0, limit) = (Instant::now(), Duration::from_secs(60));
     let auth = t.auth.as_deref().map(|a| ("authorization", a));
     let headers: Vec<_> = [("accept", "text/event-stream")]
         .into_iter()
@@ -275,7 +176,6 @@ async fn one(http: &HttpClient, t: &Target, case: &ChatCase, limit: Duration) ->
                 ending: c.ending,
                 first: c.first_content_at.and_then(|at| r.arrival_of(at)),
                 total: r.total,
-                frames: r.frames.len(),
                 chunks: c.chunks,
                 regrouped: c.chunks != case.tokens,
             }
@@ -283,89 +183,26 @@ async fn one(http: &HttpClient, t: &Target, case: &ChatCase, limit: Duration) ->
     }
 }
 
-/// A closed loop over `cases` at `concurrency`, until they or the time budget run out.
-async fn throughput(
+/// A closed loop over `cases` at the configured concurrency.
+async fn load(
     http: &HttpClient,
     t: &Target,
     cases: Vec<ChatCase>,
-    concurrency: usize,
+    cfg: &GatewaysConfig,
     budget: Duration,
-    limit: Duration,
 ) -> anyhow::Result<LoadReport> {
     let (cases, http, t) = (Arc::new(cases), http.clone(), t.clone());
-    drive(cases.len(), concurrency, budget, move |i| {
+    drive(cases.len(), cfg.concurrency, budget, move |i| {
         let (http, t, cases) = (http.clone(), t.clone(), Arc::clone(&cases));
-        async move { one(&http, &t, &cases[i], limit).await }
+        async move { one(&http, &t, &cases[i]).await }
     })
     .await
 }
 
-/// The same question straight to the endpoint: ConverseStream through the Rust SDK.
-async fn direct(
-    sdk: &aws_sdk_bedrockruntime::Client,
-    case: &ChatCase,
-    words: u32,
-    limit: Duration,
-) -> anyhow::Result<Direct> {
-    tokio::time::timeout(
-        limit,
-        client::converse_stream(sdk, MODEL_ID, &case.prompt, words),
-    )
-    .await?
-}
-
-/// Sequential pairs, alternating which goes first; `pids`' CPU (with children) counts as ours.
-async fn sequential(
-    sdk: &aws_sdk_bedrockruntime::Client,
-    http: &HttpClient,
-    t: &Target,
-    cases: &[ChatCase],
-    cfg: &GatewaysConfig,
-    pids: &[u32],
-) -> anyhow::Result<Sequential> {
-    let limit = cfg.stream_timeout;
-    let direct = |case| direct(sdk, case, cfg.words, limit);
-    let mut q = Sequential::default();
-    let warm = cfg.sequential_warmup.min(cases.len());
-    for case in &cases[..warm] {
-        direct(case).await?;
-        let _ = one(http, t, case, limit).await;
-    }
-    let window = Window::open(|| pids.iter().map(|p| tree_cpu(*p)).sum::<f64>() + own_cpu());
-    for (i, case) in cases[warm..].iter().enumerate() {
-        let (d, g) = if i % 2 == 0 {
-            let d = direct(case).await?;
-            (d, one(http, t, case, limit).await)
-        } else {
-            let g = one(http, t, case, limit).await;
-            (direct(case).await?, g)
-        };
-        if d.text != case.expected {
-            bail!(
-                "the endpoint's direct answer is not the expected text: {:?} vs {:?}",
-                d.text,
-                case.expected
-            );
-        }
-        let Some(gfirst) = g.first.filter(|_| g.ending == Ending::Ok) else {
-            q.mismatches += 1;
-            continue;
-        };
-        q.direct_ms.push(ms(d.first));
-        q.gateway_ms.push(ms(gfirst));
-        q.added_ms.push(ms(gfirst) - ms(d.first));
-        q.direct_total_ms.push(ms(d.total));
-        q.gateway_total_ms.push(ms(g.total));
-    }
-    q.n = q.added_ms.len();
-    q.other_cores = window.others();
-    Ok(q)
-}
-
-/// Which gateway, and how to start it in front of the endpoint.
+/// How to start a gateway in front of the endpoint.
 enum Kind<'a> {
     Serve(&'a Path, &'a ServeOptions),
-    LiteLlm(&'a litellm::Install, &'a Path, &'a str, Duration),
+    LiteLlm(&'a litellm::Install, &'a Path, &'a str),
 }
 
 impl Kind<'_> {
@@ -376,110 +213,109 @@ impl Kind<'_> {
                 MODEL_ID,
                 None,
             ),
-            Kind::LiteLlm(install, dir, key, limit) => (
-                litellm::start(install, dir, *limit).await?,
+            Kind::LiteLlm(install, dir, key) => (
+                litellm::start(install, dir).await?,
                 litellm::MODEL,
                 Some(format!("Bearer {key}")),
             ),
         };
         let url = format!("{}/v1/chat/completions", p.url);
-        Ok((
-            p,
-            Target {
-                url,
-                model: model.to_string(),
-                auth,
-            },
-        ))
+        Ok((p, Target { url, model, auth }))
     }
 }
 
-/// All runs of one gateway against `endpoint`.
+/// The first run's pairs, the warm-up, and the measured load through one fresh gateway.
+async fn one_run(
+    proc: &Proc,
+    t: &Target,
+    endpoint: &Proc,
+    cfg: &GatewaysConfig,
+    side: usize,
+    run: usize,
+    res: &mut GatewayResult,
+) -> anyhow::Result<LoadRun> {
+    let (http, sdk) = (
+        client::http_client(cfg.concurrency.max(4)),
+        client::sdk_client(&endpoint.url),
+    );
+    let ready = LoadRun::ready(proc);
+    let variant = 300 + 100 * side as u64 + run as u64 * 10;
+    if run == 0 {
+        let cases = chat_cases(cfg.pairs + cfg.pair_warmup, variant + 1, cfg.words, t.model)?;
+        let direct = async |i: usize| {
+            let call = client::converse_stream(&sdk, MODEL_ID, &cases[i].prompt, cfg.words);
+            match tokio::time::timeout(Duration::from_secs(60), call).await {
+                Ok(Ok(d)) if d.text == cases[i].expected => Some(d.first),
+                _ => None,
+            }
+        };
+        let through = async |i: usize| one(&http, t, &cases[i]).await;
+        res.sequential = paired(
+            cfg.pairs,
+            cfg.pair_warmup,
+            &[proc.pid, endpoint.pid],
+            direct,
+            through,
+        )
+        .await;
+    }
+    let budget = cfg.time_budget[side];
+    let w = load(
+        &http,
+        t,
+        chat_cases(cfg.warmup, variant + 2, cfg.words, t.model)?,
+        cfg,
+        budget,
+    )
+    .await?;
+    if w.ok == 0 && w.started > 0 {
+        bail!(
+            "answered none of {} warm-up streams correctly: {:?}",
+            w.started,
+            w.problems
+        );
+    }
+    let cases = chat_cases(cfg.streams[side], variant, cfg.words, t.model)?;
+    LoadRun::measure(proc, ready, endpoint, load(&http, t, cases, cfg, budget)).await
+}
+
+/// Every run of one gateway against `endpoint`.
 async fn measure(
     name: &str,
     version: String,
     kind: &Kind<'_>,
     endpoint: &Proc,
     cfg: &GatewaysConfig,
-    budget: &Budget,
-    salt: u64,
 ) -> anyhow::Result<GatewayResult> {
+    let side = usize::from(matches!(kind, Kind::LiteLlm(..)));
     let mut res = GatewayResult {
         name: name.to_string(),
         version,
         ..Default::default()
     };
-    let (http, sdk) = (
-        client::http_client(cfg.concurrency.max(4)),
-        client::sdk_client(&endpoint.url),
-    );
     for run in 0..cfg.runs.max(1) {
         eprintln!("== gateways: {name} run {}/{}", run + 1, cfg.runs.max(1));
         let (proc, target) = kind.start(&endpoint.url).await?;
-        let (ready_rss_kib, _) = tree_memory(proc.pid);
-        let variant = salt + run as u64 * 10;
-        let measured = async {
-            if run == 0 {
-                let cases = chat_cases(
-                    budget.sequential + cfg.sequential_warmup,
-                    variant + 1,
-                    cfg.words,
-                    &target.model,
-                )?;
-                res.sequential =
-                    sequential(&sdk, &http, &target, &cases, cfg, &[proc.pid, endpoint.pid])
-                        .await?;
-            }
-            let (conc, secs, limit) = (cfg.concurrency, budget.time_budget, cfg.stream_timeout);
-            let warm = chat_cases(cfg.warmup, variant + 2, cfg.words, &target.model)?;
-            let w = throughput(&http, &target, warm, conc, secs, limit).await?;
-            if w.ok == 0 && w.started > 0 {
-                bail!(
-                    "{name} answered none of {} warm-up streams correctly: {:?}",
-                    w.started,
-                    w.problems
-                );
-            }
-            let cases = chat_cases(budget.streams, variant, cfg.words, &target.model)?;
-            let cpu0 = (tree_cpu(proc.pid), endpoint.cpu_seconds(), own_cpu());
-            let m0 = MachineCpu::now();
-            let load = throughput(&http, &target, cases, conc, secs, limit).await?;
-            let (after_rss_kib, hwm_kib) = tree_memory(proc.pid);
-            anyhow::Ok(GatewayRun {
-                ready_ms: ms(proc.ready_after),
-                ready_rss_kib,
-                after_rss_kib,
-                hwm_kib,
-                cpu_gateway: tree_cpu(proc.pid) - cpu0.0,
-                cpu_endpoint: endpoint.cpu_seconds() - cpu0.1,
-                cpu_client: own_cpu() - cpu0.2,
-                machine_busy_cores: m0.cores_since(load.elapsed.as_secs_f64()).0,
-                load,
-            })
-        }
-        .await;
-        match measured {
+        match one_run(&proc, &target, endpoint, cfg, side, run, &mut res).await {
             Ok(r) => {
+                let (ok, rate) = (r.load.ok, r.load.per_sec(r.load.ok));
                 eprintln!(
-                    "   ready {:.1} ms; {} ok / {} started, {:.1} streams/s; peak {:.1} MiB",
-                    r.ready_ms,
-                    r.load.ok,
-                    r.load.started,
-                    r.load.ok_per_sec(),
-                    r.hwm_kib as f64 / 1024.0
+                    "   ready {:.1} ms; {ok} ok of {}, {rate:.1} streams/s",
+                    r.ready_ms, r.load.started
                 );
                 if r.load.failed() == 0 {
                     proc.stop().await;
                 } else {
-                    res.log = proc.log.display().to_string();
+                    eprintln!("   log kept: {}", proc.log.display());
                     proc.stop_keeping_log().await;
                 }
                 res.runs.push(r);
             }
             Err(e) => {
-                let (log, tail) = (proc.log.display().to_string(), proc.log_tail());
+                let log = proc.log.clone();
                 proc.stop_keeping_log().await;
-                return Err(e.context(format!("{name} (log {log}):\n{tail}")));
+                let tail = crate::harness::log_tail(&log);
+                return Err(e.context(format!("{name} (log {}):\n{tail}", log.display())));
             }
         }
     }
@@ -495,11 +331,7 @@ async fn measure_litellm(endpoint: &Proc, cfg: &GatewaysConfig) -> anyhow::Resul
             "not requested (--no-litellm)".into(),
         ));
     }
-    let venv = cfg
-        .litellm_dir
-        .clone()
-        .unwrap_or_else(|| peers_dir().join("litellm"));
-    let install = match litellm::find(&venv) {
+    let install = match litellm::find(&peers_dir().join("litellm")) {
         Ok(i) => i,
         Err(reason) => return Ok(GatewayResult::skipped(NAME, reason)),
     };
@@ -513,19 +345,9 @@ async fn measure_litellm(endpoint: &Proc, cfg: &GatewaysConfig) -> anyhow::Resul
         litellm::config(&endpoint.url, &key),
     )
     .context("writing LiteLLM's config")?;
-    let kind = Kind::LiteLlm(&install, dir.path(), &key, cfg.litellm_ready_limit);
+    let kind = Kind::LiteLlm(&install, dir.path(), &key);
     Ok(
-        match measure(
-            NAME,
-            install.version.clone(),
-            &kind,
-            endpoint,
-            cfg,
-            &cfg.litellm_budget,
-            400,
-        )
-        .await
-        {
+        match measure(NAME, install.version.clone(), &kind, endpoint, cfg).await {
             Ok(r) => r,
             Err(e) => GatewayResult {
                 version: install.version.clone(),
@@ -539,21 +361,18 @@ async fn measure_litellm(endpoint: &Proc, cfg: &GatewaysConfig) -> anyhow::Resul
 /// in front of it, one after the other.
 pub async fn run(bin: &Path, cfg: &GatewaysConfig) -> anyhow::Result<GatewaysReport> {
     let (t0, load_before, date) = (Instant::now(), system::loadavg(), system::utc_now());
-    let endpoint = bedrock_stream::local_bedrock(bin, cfg.chunk_delay_ms, 1).await?;
+    let endpoint = bedrock_stream::local_bedrock(bin, 0).await?;
     let version = format!(
         "{}, RUST_LOG={}",
         bedrock_stream::version(bin),
         cfg.serve.rust_log
     );
-    let kind = Kind::Serve(bin, &cfg.serve);
     let serve = match measure(
         "bedrock-stream serve",
         version,
-        &kind,
+        &Kind::Serve(bin, &cfg.serve),
         &endpoint,
         cfg,
-        &cfg.serve_budget,
-        300,
     )
     .await
     {

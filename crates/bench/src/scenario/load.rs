@@ -1,7 +1,8 @@
-//! The load driver: N streams through `POST /` at a given concurrency, with faults injected
-//! into the local Bedrock endpoint every K streams, every answer checked byte for byte.
+//! The load driver: a closed loop of streams, each checked byte for byte, with faults injected
+//! into the local Bedrock endpoint every K streams; and [`LoadRun`], a gateway process measured
+//! while it carries such a loop.
 //!
-//! Each stream ends in exactly one of:
+//! Each stream of the seed contract (`POST /`) ends in exactly one of:
 //! - `ok`: status 200 and the body is exactly the scripted engine's text;
 //! - a documented error: a 4xx/5xx with `{"error":{"type","message"}}` before the stream, or a
 //!   200 whose partial text is a prefix of the expected text followed by the final line
@@ -15,32 +16,24 @@
 //! ran.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bedrock_local::{Fault, FaultKind, LocalBedrock};
+use bedrock_local::{Fault, FaultKind};
 use serde_json::Value;
 
 use super::cases::{self, Case};
-use super::{closed_loop, note};
-use crate::harness::client::{self, HttpClient, Streamed};
+use crate::harness::client::{self, Streamed};
+use crate::harness::system::{Usage, Window};
+use crate::harness::Proc;
 use crate::stats::{ms, Dist};
 
 /// The text format's error marker (README: "Errors after the first byte").
 pub const MARKER: &str = "[bedrock-stream error] ";
 
-/// Where faults go.
-#[derive(Clone)]
-pub enum FaultTarget {
-    None,
-    /// A local Bedrock endpoint's `POST /_emulator/faults` (its base URL).
-    Http(String),
-    /// An in-process endpoint.
-    InProcess(LocalBedrock),
-}
-
-/// What one load run does.
+/// What one load run of the seed contract does.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct LoadConfig {
     /// serve's base URL (`http://127.0.0.1:PORT`).
@@ -52,8 +45,6 @@ pub struct LoadConfig {
     pub faults_every: usize,
     /// Tokens (scripted words) per stream; one chunk each at `--chunk-tokens 1`.
     pub words: u32,
-    /// Tokens per chunk at the endpoint (to count chunks).
-    pub chunk_tokens: usize,
     /// Limit for one stream.
     pub stream_timeout: Duration,
     /// Limit for the whole run: no stream starts after it.
@@ -70,7 +61,6 @@ impl Default for LoadConfig {
             concurrency: 100,
             faults_every: 50,
             words: 20,
-            chunk_tokens: 1,
             stream_timeout: Duration::from_secs(60),
             time_budget: Duration::from_secs(300),
             variant: 0,
@@ -95,8 +85,6 @@ pub struct Stream {
     /// Time to the first body byte (or first content event) that counts.
     pub first: Option<Duration>,
     pub total: Duration,
-    /// Body frames read.
-    pub frames: usize,
     /// Engine chunks (or content events) in the answer.
     pub chunks: usize,
     /// The text came in another number of pieces than the engine's chunks.
@@ -110,7 +98,6 @@ impl Stream {
             ending: Ending::Failed(kind, why),
             first: None,
             total,
-            frames: 0,
             chunks: 0,
             regrouped: false,
         }
@@ -140,8 +127,6 @@ pub struct LoadReport {
     pub total_ms: Vec<f64>,
     /// Engine chunks in ok streams.
     pub chunks_ok: usize,
-    /// Body frames the client read (all streams).
-    pub frames: usize,
     /// The first few problems, described.
     pub problems: Vec<String>,
 }
@@ -161,23 +146,9 @@ impl LoadReport {
         self.failures.values().sum()
     }
 
-    fn per_sec(&self, n: usize) -> f64 {
+    /// `n` per second of the run.
+    pub fn per_sec(&self, n: usize) -> f64 {
         n as f64 / self.elapsed.as_secs_f64().max(1e-9)
-    }
-
-    /// Completed streams (ok or a documented error) per second.
-    pub fn completed_per_sec(&self) -> f64 {
-        self.per_sec(self.ok + self.documented_errors())
-    }
-
-    /// Ok streams per second.
-    pub fn ok_per_sec(&self) -> f64 {
-        self.per_sec(self.ok)
-    }
-
-    /// Engine chunks of ok streams per second.
-    pub fn chunks_per_sec(&self) -> f64 {
-        self.per_sec(self.chunks_ok)
     }
 
     /// Streams that never started because the time budget ran out.
@@ -193,17 +164,23 @@ impl LoadReport {
     /// A few lines for the terminal and test failures.
     pub fn summary(&self) -> String {
         let (t, tot) = (Dist::of(&self.ttfb_ms), Dist::of(&self.total_ms));
+        let problems: String = self
+            .problems
+            .iter()
+            .map(|p| format!("\n  problem: {p}"))
+            .collect();
         format!(
-            "streams {} (started {}) at {} concurrent in {:.2} s: ok {}, documented errors {:?}, failed {:?}; faults injected {} (failed {}); {:.0} completed streams/s; first byte p50 {:.2} p99 {:.2} ms, whole stream p50 {:.2} ms{}",
-            self.streams, self.started, self.concurrency, self.elapsed.as_secs_f64(), self.ok, self.errors, self.failures,
-            self.faults_injected, self.fault_injection_failures, self.completed_per_sec(), t.p50, t.p99, tot.p50,
-            self.problems.iter().map(|p| format!("\n  problem: {p}")).collect::<String>()
+            "streams {} (started {}) at {} concurrent in {:.2} s: ok {}, documented errors {:?}, failed {:?}; \
+             faults injected {} (failed {}); first byte p50 {:.2} p99 {:.2} ms, whole stream p50 {:.2} ms{problems}",
+            self.streams, self.started, self.concurrency, self.elapsed.as_secs_f64(), self.ok, self.errors,
+            self.failures, self.faults_injected, self.fault_injection_failures, t.p50, t.p99, tot.p50,
         )
     }
 }
 
-/// A closed loop of `n` streams at `concurrency` until they or `budget` run out; `one(i)` runs
-/// stream `i` and says how it ended. The one load driver of the benchmark.
+/// A closed loop: `concurrency` workers run `one(i)` for the next `i` in `0..n` until they run
+/// out or `budget` has passed (no stream starts after it; streams in flight finish). The one
+/// load driver of the benchmark.
 pub async fn drive<F, Fut>(
     n: usize,
     concurrency: usize,
@@ -212,35 +189,99 @@ pub async fn drive<F, Fut>(
 ) -> anyhow::Result<LoadReport>
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Stream> + Send,
+    Fut: Future<Output = Stream> + Send,
 {
-    let t0 = Instant::now();
-    let streams = closed_loop(n, concurrency, budget, one).await?;
+    let (t0, one, next) = (Instant::now(), Arc::new(one), Arc::new(AtomicUsize::new(0)));
+    let workers: Vec<_> = (0..concurrency.max(1))
+        .map(|_| {
+            let (one, next) = (Arc::clone(&one), Arc::clone(&next));
+            tokio::spawn(async move {
+                let mut out = Vec::new();
+                while t0.elapsed() < budget {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        break;
+                    }
+                    out.push(one(i).await);
+                }
+                out
+            })
+        })
+        .collect();
     let mut r = LoadReport {
         streams: n,
         concurrency,
-        started: streams.len(),
-        elapsed: t0.elapsed(),
         ..Default::default()
     };
-    for s in streams {
-        r.frames += s.frames;
-        match s.ending {
-            Ending::Ok => {
-                r.ok += 1;
-                r.chunks_ok += s.chunks;
-                r.regrouped += usize::from(s.regrouped);
-                r.ttfb_ms.extend(s.first.map(ms));
-                r.total_ms.push(ms(s.total));
-            }
-            Ending::Documented(k) => *r.errors.entry(k).or_default() += 1,
-            Ending::Failed(kind, why) => {
-                *r.failures.entry(kind.to_string()).or_default() += 1;
-                note(&mut r.problems, format!("{kind}: {why}"));
+    for w in workers {
+        for s in w.await? {
+            r.started += 1;
+            match s.ending {
+                Ending::Ok => {
+                    r.ok += 1;
+                    r.chunks_ok += s.chunks;
+                    r.regrouped += usize::from(s.regrouped);
+                    r.ttfb_ms.extend(s.first.map(ms));
+                    r.total_ms.push(ms(s.total));
+                }
+                Ending::Documented(k) => *r.errors.entry(k).or_default() += 1,
+                Ending::Failed(kind, why) => {
+                    *r.failures.entry(kind.to_string()).or_default() += 1;
+                    if r.problems.len() < 5 {
+                        r.problems.push(format!("{kind}: {why}"));
+                    }
+                }
             }
         }
     }
+    r.elapsed = t0.elapsed();
     Ok(r)
+}
+
+/// A gateway process (`serve`, LiteLLM) measured while it carries a load: its start, its
+/// memory, the CPU it and the endpoint used, and the streams.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct LoadRun {
+    /// Spawn → first `200` from its health endpoint, ms.
+    pub ready_ms: f64,
+    /// RSS once ready, before any request, KiB (the process and its children).
+    pub ready_kib: u64,
+    /// Peak RSS (VmHWM) after the load, KiB.
+    pub peak_kib: u64,
+    pub load: LoadReport,
+    /// During the load: `cpu` is the gateway's, the endpoint's and this client's.
+    pub usage: Usage,
+}
+
+impl LoadRun {
+    /// The gateway's start as [`LoadRun::measure`] records it; read right after the spawn.
+    pub fn ready(gateway: &Proc) -> (f64, u64) {
+        (ms(gateway.ready_after), gateway.memory().rss_kib)
+    }
+
+    /// Runs `work` (a load through `gateway` to `endpoint`), measuring both processes.
+    pub async fn measure(
+        gateway: &Proc,
+        ready: (f64, u64),
+        endpoint: &Proc,
+        work: impl Future<Output = anyhow::Result<LoadReport>>,
+    ) -> anyhow::Result<LoadRun> {
+        let window = Window::open(&[gateway.pid, endpoint.pid]);
+        let load = work.await?;
+        Ok(LoadRun {
+            ready_ms: ready.0,
+            ready_kib: ready.1,
+            peak_kib: gateway.memory().hwm_kib,
+            usage: window.close(),
+            load,
+        })
+    }
+
+    /// CPU µs per started stream: the gateway's (`i` 0), the endpoint's (1), this client's (2).
+    pub fn cpu_us(&self, i: usize) -> f64 {
+        let cpu = self.usage.cpu.get(i).copied().unwrap_or(self.usage.client);
+        cpu * 1e6 / self.load.started.max(1) as f64
+    }
 }
 
 /// The fault injected before stream `i`, if any.
@@ -248,40 +289,17 @@ pub fn fault_for(i: usize, every: usize) -> Option<Fault> {
     if every == 0 || i % every != every - 1 {
         return None;
     }
-    let fault = |kind| Fault {
+    let fault = |kind, after| Fault {
         kind,
         count: 1,
         exception: None,
-        after: None,
+        after,
     };
     Some(match (i / every) % 3 {
-        0 => fault(FaultKind::Throttle),
-        1 => Fault {
-            after: Some(3),
-            ..fault(FaultKind::Midstream)
-        },
-        _ => fault(FaultKind::Internal),
+        0 => fault(FaultKind::Throttle, None),
+        1 => fault(FaultKind::Midstream, Some(3)),
+        _ => fault(FaultKind::Internal, None),
     })
-}
-
-async fn inject(client: &HttpClient, target: &FaultTarget, fault: Fault) -> bool {
-    match target {
-        FaultTarget::None => false,
-        FaultTarget::InProcess(server) => {
-            server.inject(fault);
-            true
-        }
-        FaultTarget::Http(base) => {
-            let body = match serde_json::to_value(&fault) {
-                Ok(v) => v,
-                Err(_) => return false,
-            };
-            matches!(
-                client::post_json(client, &format!("{base}/_emulator/faults"), &body).await,
-                Ok(s) if (200..300).contains(&s)
-            )
-        }
-    }
 }
 
 /// Sorted bytes equal: the same bytes, perhaps in another order.
@@ -401,61 +419,74 @@ pub fn classify(r: &Streamed, expected: &str) -> Ending {
     }
 }
 
-async fn one_stream(client: &HttpClient, url: &str, case: &Case, cfg: &LoadConfig) -> Stream {
+async fn seed_stream(
+    client: &client::HttpClient,
+    url: &str,
+    case: &Case,
+    limit: Duration,
+) -> Stream {
     let t0 = Instant::now();
-    let post = client::post_streamed(client, url, case.seed_body.clone(), &[]);
-    match tokio::time::timeout(cfg.stream_timeout, post).await {
-        Err(_) => Stream::failed(
-            "lost",
-            format!("no end within {:?}", cfg.stream_timeout),
-            t0.elapsed(),
-        ),
+    match tokio::time::timeout(
+        limit,
+        client::post_streamed(client, url, case.seed_body.clone(), &[]),
+    )
+    .await
+    {
+        Err(_) => Stream::failed("lost", format!("no end within {limit:?}"), t0.elapsed()),
         Ok(Err(e)) => Stream::failed("lost", format!("request failed: {e:#}"), t0.elapsed()),
         Ok(Ok(r)) => Stream {
             ending: classify(&r, &case.expected),
             first: r.first_byte(),
             total: r.total,
-            frames: r.frames.len(),
-            chunks: case.chunks(cfg.chunk_tokens),
+            chunks: case.tokens,
             regrouped: false,
         },
     }
 }
 
-/// Runs the load against `cfg.url`, injecting faults into `faults`.
-pub async fn run(cfg: &LoadConfig, faults: FaultTarget) -> anyhow::Result<LoadReport> {
+/// One seed-contract stream (`POST url`), checked: what the latency scenario pairs with a
+/// direct call.
+pub async fn one(client: &client::HttpClient, url: &str, case: &Case) -> Stream {
+    seed_stream(client, url, case, Duration::from_secs(30)).await
+}
+
+/// Runs the seed-contract load against `cfg.url`, injecting faults into the local endpoint at
+/// `faults` (its base URL) when given.
+pub async fn run(cfg: &LoadConfig, faults: Option<String>) -> anyhow::Result<LoadReport> {
     let cases = Arc::new(cases::cases(cfg.streams, cfg.variant, cfg.words)?);
-    let client = client::http_client(cfg.concurrency);
-    let (injected, inject_failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    let url = format!("{}/", cfg.url.trim_end_matches('/'));
-    let (c, i2, f2) = (
-        cfg.clone(),
-        Arc::clone(&injected),
-        Arc::clone(&inject_failed),
+    let http = client::http_client(cfg.concurrency);
+    let counts = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
+    let (url, c, every, limit) = (
+        format!("{}/", cfg.url.trim_end_matches('/')),
+        Arc::clone(&counts),
+        cfg.faults_every,
+        cfg.stream_timeout,
     );
     let mut report = drive(cfg.streams, cfg.concurrency, cfg.time_budget, move |i| {
-        let (cases, client, url, cfg, faults) = (
+        let (cases, http, url, faults, c) = (
             Arc::clone(&cases),
-            client.clone(),
+            http.clone(),
             url.clone(),
-            c.clone(),
             faults.clone(),
+            Arc::clone(&c),
         );
-        let (injected, inject_failed) = (Arc::clone(&i2), Arc::clone(&f2));
         async move {
-            if let Some(fault) = fault_for(i, cfg.faults_every) {
-                if inject(&client, &faults, fault).await {
-                    injected.fetch_add(1, Ordering::Relaxed);
-                } else if !matches!(faults, FaultTarget::None) {
-                    inject_failed.fetch_add(1, Ordering::Relaxed);
-                }
+            if let (Some(fault), Some(base)) = (fault_for(i, every), &faults) {
+                let injected = match serde_json::to_value(&fault) {
+                    Ok(body) => {
+                        client::post_json(&http, &format!("{base}/_emulator/faults"), &body).await
+                    }
+                    Err(e) => Err(e.into()),
+                };
+                let ok = matches!(injected, Ok(s) if (200..300).contains(&s));
+                c[usize::from(!ok)].fetch_add(1, Ordering::Relaxed);
             }
-            one_stream(&client, &url, &cases[i], &cfg).await
+            seed_stream(&http, &url, &cases[i], limit).await
         }
     })
     .await?;
-    report.faults_injected = injected.load(Ordering::Relaxed);
-    report.fault_injection_failures = inject_failed.load(Ordering::Relaxed);
+    report.faults_injected = counts[0].load(Ordering::Relaxed);
+    report.fault_injection_failures = counts[1].load(Ordering::Relaxed);
     Ok(report)
 }
 

@@ -6,18 +6,17 @@ pub mod all;
 pub mod cases;
 pub mod coldstart;
 pub mod gateways;
-pub mod latency;
 pub mod load;
 pub mod model;
+pub mod serve;
 pub mod sizes;
 pub mod sse;
-pub mod startup;
-pub mod throughput;
 
-use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::harness::system::Window;
+use crate::stats::ms;
+use load::{Ending, Stream};
 
 /// How big a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -38,51 +37,52 @@ impl Size {
     }
 }
 
-/// A closed loop: `concurrency` workers each run `one(i)` for the next `i` in `0..n` until
-/// they run out or `budget` has passed (no new call starts after it; calls in flight finish).
-/// Returns every result, in no particular order.
-pub async fn closed_loop<R, F, Fut>(
-    n: usize,
-    concurrency: usize,
-    budget: Duration,
-    one: F,
-) -> anyhow::Result<Vec<R>>
-where
-    F: Fn(usize) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = R> + Send,
-    R: Send + 'static,
-{
-    let (one, next, deadline) = (
-        Arc::new(one),
-        Arc::new(AtomicUsize::new(0)),
-        Instant::now() + budget,
-    );
-    let workers: Vec<_> = (0..concurrency.max(1))
-        .map(|_| {
-            let (one, next) = (Arc::clone(&one), Arc::clone(&next));
-            tokio::spawn(async move {
-                let mut out = Vec::new();
-                while Instant::now() < deadline {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= n {
-                        break;
-                    }
-                    out.push(one(i).await);
-                }
-                out
-            })
-        })
-        .collect();
-    let mut all = Vec::with_capacity(n);
-    for w in workers {
-        all.extend(w.await?);
-    }
-    Ok(all)
+/// First content straight from the endpoint and through a gateway, request by request (ms).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct Paired {
+    /// The SDK's first text chunk from the endpoint.
+    pub direct_ms: Vec<f64>,
+    /// The first body frame holding content, through the gateway.
+    pub through_ms: Vec<f64>,
+    /// Through minus direct, pair by pair.
+    pub added_ms: Vec<f64>,
+    /// Pairs where either answer failed or was not the expected text.
+    pub mismatches: usize,
+    /// Cores other processes kept busy meanwhile.
+    pub other_cores: f64,
 }
 
-/// Keeps the first few problems of a run, described.
-pub fn note(problems: &mut Vec<String>, problem: String) {
-    if problems.len() < 5 {
-        problems.push(problem);
+/// `n` sequential pairs after `warmup` unmeasured ones: question `i` asked `direct`ly (the time
+/// to its first text, `None` when wrong) and `through` a gateway, alternating which goes first so
+/// neither always finds the machine warmer. `pids` are ours (their CPU is not "other").
+pub async fn paired(
+    n: usize,
+    warmup: usize,
+    pids: &[u32],
+    direct: impl AsyncFn(usize) -> Option<Duration>,
+    through: impl AsyncFn(usize) -> Stream,
+) -> Paired {
+    for i in 0..warmup {
+        direct(i).await;
+        through(i).await;
     }
+    let (mut p, window) = (Paired::default(), Window::open(pids));
+    for i in warmup..warmup + n {
+        let (d, t) = if i % 2 == 0 {
+            (direct(i).await, through(i).await)
+        } else {
+            let t = through(i).await;
+            (direct(i).await, t)
+        };
+        match (d, t.first.filter(|_| t.ending == Ending::Ok)) {
+            (Some(d), Some(t)) => {
+                p.direct_ms.push(ms(d));
+                p.through_ms.push(ms(t));
+                p.added_ms.push(ms(t) - ms(d));
+            }
+            _ => p.mismatches += 1,
+        }
+    }
+    p.other_cores = window.close().others();
+    p
 }

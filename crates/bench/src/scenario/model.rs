@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use super::Size;
 use crate::harness::llama_cpp::{self, Job, LlamaCppInfo};
 use crate::harness::repo_path;
-use crate::harness::system::{self, own_cpu, Window};
+use crate::harness::system::{self, Window};
 use crate::stats::Spread;
 
 /// The user turn of the benchmark's chat prompt (the engine adds SmolLM2's default system
@@ -278,7 +278,7 @@ async fn model_path(fetch_missing: bool) -> Result<PathBuf, String> {
 fn measure_ours(model: &EmbeddedModel, cfg: &ModelConfig) -> anyhow::Result<Sample> {
     let prompt = Prompt::user(PROMPT);
     let mut sample = Sample::default();
-    let window = Window::open(own_cpu);
+    let window = Window::open(&[]);
     let mut runs_start = Instant::now();
     for run in 0..=cfg.runs {
         if run == 1 {
@@ -323,7 +323,7 @@ fn measure_ours(model: &EmbeddedModel, cfg: &ModelConfig) -> anyhow::Result<Samp
                 .push(f64::from(g.output_tokens.saturating_sub(1)) / after.max(1e-9));
         }
     }
-    sample.other_cores = window.others();
+    sample.other_cores = window.close().others();
     Ok(sample)
 }
 
@@ -342,17 +342,17 @@ async fn measure_llama_cpp(
         runs: cfg.runs,
         max_seconds: cfg.engine_time.as_secs_f64(),
     };
-    let window = Window::open(own_cpu);
+    let window = Window::open(&[]);
     let out = llama_cpp::run(&peer.0, &peer.1, &job, cfg.peer_timeout).await?;
-    let (busy, own, _) = window.close();
-    let secs = window.seconds();
+    let usage = window.close();
     let sample = Sample {
         tokens: out.runs.iter().map(|r| r.tokens).collect(),
         ttft_ms: out.runs.iter().map(|r| r.ttft_ms).collect(),
         decode_tok_s: out.runs.iter().map(|r| r.decode_tok_s).collect(),
         other_cores: out
+            .info
             .other_cores
-            .unwrap_or((busy - own - out.cpu_ms / 1e3 / secs).max(0.0)),
+            .unwrap_or((usage.others() - out.info.cpu_ms / 1e3 / usage.seconds).max(0.0)),
     };
     Ok((sample, out.info))
 }
