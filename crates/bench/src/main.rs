@@ -64,6 +64,12 @@ struct LoadArgs {
     /// Inject a fault (throttle, midstream, internal in turn) before every K-th stream; 0: none.
     #[arg(long, default_value_t = 50)]
     faults_every: usize,
+    /// Chunks per stream (one token each).
+    #[arg(long, default_value_t = 20)]
+    chunks: u32,
+    /// The engine's pause between chunks.
+    #[arg(long, default_value_t = 5)]
+    chunk_delay_ms: u64,
     /// Runs, each with fresh processes.
     #[arg(long, default_value_t = 1)]
     runs: usize,
@@ -198,12 +204,14 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                 streams: a.streams,
                 concurrency: a.concurrency,
                 faults_every: a.faults_every,
+                words: a.chunks,
                 time_budget: Duration::from_secs(600),
                 ..base.load
             };
             let cfg = ServeConfig {
                 load,
                 load_runs: a.runs,
+                load_delay_ms: a.chunk_delay_ms,
                 ..base
             };
             let report = ServeReport {

@@ -198,14 +198,14 @@ pub fn goals(r: &ServeReport, quick: bool, nproc: usize) -> Vec<Vec<String>> {
 pub fn throughput(s: &mut Md, r: &ServeReport, nproc: usize) {
     let (c, l) = (&r.config, &r.config.load);
     s.h2("Throughput under load, with faults").p(format!(
-        "`bench load --streams {} --concurrency {} --faults-every {}`, {} run(s), each with fresh processes: `POST /` (the seed \
+        "`bench load --streams {} --concurrency {} --faults-every {} --chunks {} --chunk-delay-ms {} --runs {}`, each run with fresh processes: `POST /` (the seed \
          contract, Claude v2 text completions), a different prompt per stream, each answer {} chunks of one token with {} ms \
          between chunks at the engine. Before every {}th stream a fault is queued at the endpoint (throttle, midstream after 3 \
          chunks, internal, in turn); serve runs with `AWS_MAX_ATTEMPTS=1` so each fault fails exactly one stream instead of \
          being retried away, and `RUST_LOG={}`. Every 200 answer is compared byte for byte with the scripted engine's text for \
          its prompt; every failure must be the documented JSON error before the stream or the `[bedrock-stream error]` final \
          line after it.",
-        l.streams, l.concurrency, l.faults_every, r.loads.len(), l.words, c.load_delay_ms, l.faults_every, c.serve.rust_log,
+        l.streams, l.concurrency, l.faults_every, l.words, c.load_delay_ms, r.loads.len(), l.words, c.load_delay_ms, l.faults_every, c.serve.rust_log,
     ));
     load_table(s, &[("`serve`", &r.loads)]);
     let (ours, all) = (

