@@ -509,44 +509,46 @@ mod tests {
     #[test]
     fn classifies_every_ending() {
         let exp = "Scripted answer to: hello world.";
-        let text = "text/plain; charset=utf-8";
-        assert_eq!(classify(&resp(200, text, exp), exp), Ending::Ok);
-        assert!(matches!(
-            classify(&resp(200, text, "Scripted answer"), exp),
-            Ending::Failed("lost", _)
-        ));
-        assert!(matches!(
-            classify(&resp(200, text, "Scripted answer to: hellx world."), exp),
-            Ending::Failed("corrupted", _)
-        ));
-        assert!(matches!(
-            classify(&resp(200, text, "answer Scripted to: hello world."), exp),
-            Ending::Failed("reordered", _)
-        ));
-        let marked = "Scripted answer\n[bedrock-stream error] model_stream_error: boom happened\n";
-        assert_eq!(
-            classify(&resp(200, text, marked), exp),
-            Ending::Documented("200+marker model_stream_error".into())
-        );
-        let bad_prefix = "Scripted answex\n[bedrock-stream error] model_stream_error: boom\n";
-        assert!(matches!(
-            classify(&resp(200, text, bad_prefix), exp),
-            Ending::Failed("corrupted", _)
-        ));
-        let no_newline = "Scripted\n[bedrock-stream error] model_stream_error: boom";
-        assert!(matches!(
-            classify(&resp(200, text, no_newline), exp),
-            Ending::Failed("undocumented", _)
-        ));
-        let json = r#"{"error":{"type":"throttled","message":"slow down"}}"#;
-        assert_eq!(
-            classify(&resp(429, "application/json", json), exp),
-            Ending::Documented("429 throttled".into())
-        );
-        assert!(matches!(
-            classify(&resp(502, "text/plain", "Bad Gateway"), exp),
-            Ending::Failed("undocumented", _)
-        ));
+        let (text, json) = ("text/plain; charset=utf-8", "application/json");
+        let cases: [(u16, &str, &str, &str); 9] = [
+            (200, text, exp, "ok"),
+            (200, text, "Scripted answer", "lost"),
+            (200, text, "Scripted answer to: hellx world.", "corrupted"),
+            (200, text, "answer Scripted to: hello world.", "reordered"),
+            (
+                200,
+                text,
+                "Scripted answer\n[bedrock-stream error] model_stream_error: boom happened\n",
+                "200+marker model_stream_error",
+            ),
+            (
+                200,
+                text,
+                "Scripted answex\n[bedrock-stream error] model_stream_error: boom\n",
+                "corrupted",
+            ),
+            (
+                200,
+                text,
+                "Scripted\n[bedrock-stream error] model_stream_error: boom",
+                "undocumented",
+            ),
+            (
+                429,
+                json,
+                r#"{"error":{"type":"throttled","message":"slow down"}}"#,
+                "429 throttled",
+            ),
+            (502, "text/plain", "Bad Gateway", "undocumented"),
+        ];
+        for (status, ct, body, want) in cases {
+            let got = match classify(&resp(status, ct, body), exp) {
+                Ending::Ok => "ok".to_string(),
+                Ending::Documented(k) => k,
+                Ending::Failed(kind, _) => kind.to_string(),
+            };
+            assert_eq!(got, want, "{status} {body:?}");
+        }
         let mut cut = resp(200, text, "Scripted");
         cut.body_error = Some("reset".into());
         assert!(matches!(classify(&cut, exp), Ending::Failed("lost", _)));
