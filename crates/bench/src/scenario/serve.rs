@@ -13,9 +13,9 @@ use super::cases::{self, MODEL_ID};
 use super::load::{self, LoadConfig, LoadRun};
 use super::{paired, Paired, Size};
 use crate::harness::bedrock_stream::{self, ServeOptions};
-use crate::harness::client;
 use crate::harness::system::Window;
 use crate::harness::tap::{self, Tap};
+use crate::harness::{client, Proc};
 use crate::stats::ms;
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -155,8 +155,22 @@ pub async fn throughput(bin: &Path, cfg: &ServeConfig) -> anyhow::Result<Vec<Loa
 /// Everything above.
 pub async fn run(bin: &Path, cfg: &ServeConfig) -> anyhow::Result<ServeReport> {
     let mut r = ServeReport::empty(cfg.clone());
-    eprintln!("== serve: start and memory");
     let paced = bedrock_stream::local_bedrock(bin, cfg.paced_delay_ms).await?;
+    start_and_memory(bin, cfg, &paced, &mut r).await?;
+    latency(bin, cfg, &paced, &mut r).await?;
+    paced.stop().await;
+    r.loads = throughput(bin, cfg).await?;
+    Ok(r)
+}
+
+/// Fresh processes timed to ready, then one per concurrency level carrying its streams.
+async fn start_and_memory(
+    bin: &Path,
+    cfg: &ServeConfig,
+    paced: &Proc,
+    r: &mut ServeReport,
+) -> anyhow::Result<()> {
+    eprintln!("== serve: start and memory");
     for _ in 0..cfg.starts {
         let serve = bedrock_stream::serve(bin, &paced.url, &cfg.serve).await?;
         r.ready_ms.push(ms(serve.ready_after));
@@ -177,10 +191,20 @@ pub async fn run(bin: &Path, cfg: &ServeConfig) -> anyhow::Result<ServeReport> {
         };
         let ready = (ms(serve.ready_after), serve.memory().rss_kib);
         r.memory
-            .push(LoadRun::measure(&serve, ready, &paced, load::run(&load, None)).await?);
+            .push(LoadRun::measure(&serve, ready, paced, load::run(&load, None)).await?);
         serve.stop().await;
     }
+    Ok(())
+}
 
+/// First byte against a direct call (an unpaced endpoint), then per-chunk forwarding at a tap
+/// in front of the `paced` one.
+async fn latency(
+    bin: &Path,
+    cfg: &ServeConfig,
+    paced: &Proc,
+    r: &mut ServeReport,
+) -> anyhow::Result<()> {
     eprintln!("== serve: added latency");
     let cases = cases::cases(cfg.pairs.max(cfg.chunk_streams) + cfg.warmup, 7, 20)?;
     let bedrock = bedrock_stream::local_bedrock(bin, 0).await?;
@@ -236,7 +260,5 @@ pub async fn run(bin: &Path, cfg: &ServeConfig) -> anyhow::Result<ServeReport> {
     }
     r.chunk_other_cores = window.close().others();
     serve.stop().await;
-    paced.stop().await;
-    r.loads = throughput(bin, cfg).await?;
-    Ok(r)
+    Ok(())
 }
