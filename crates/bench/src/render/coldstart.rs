@@ -42,17 +42,11 @@ pub fn markdown(r: &ColdStartReport) -> String {
     let c = &r.config;
     let mut s = Md::default();
     s.h2("Cold start and memory of the Lambda function").p(format!(
-        "`bench coldstart`: each function runs as a fresh process under a Lambda Runtime API emulator \
-         (`crates/lambda-emulator`, HTTP/1.1 on 127.0.0.1) that hands it one function-URL event with the seed request \
-         (Claude v2, {} tokens, one per chunk, from the scripted local endpoint with {} ms between chunks). **Cold first \
-         byte** is the spawn of the process → the first byte of the answer's body at the emulator (after the function-URL \
-         streaming prelude: what a client would see first); **init** is spawn → its first `GET …/invocation/next`. Then {} \
-         warm invocations on the same process, each timed from the moment the event is handed out. **Peak RSS** is the \
-         kernel's VmHWM once the function waits for its next event. {} fresh processes per runtime, alternating, after one \
-         unmeasured start each (files in the page cache, as on a warm Lambda host; a real Lambda cold start adds the sandbox \
-         and code download, the same for every runtime). Every answer is compared with the expected text. Load average {} \
-         before, {} after.",
-        c.words, c.chunk_delay_ms, c.warm, c.starts, r.load_before, r.load_after
+        "`bench coldstart`: each function a fresh process under the Lambda Runtime API emulator (`crates/lambda-emulator`), \
+         handed one function-URL event with the seed request ({} tokens, one per chunk); cold first byte is spawn → the \
+         answer's first body byte, init is spawn → its first `next`; then {} warm invocations; {} processes per runtime, \
+         alternating ([how](docs/benchmarks.md#lambda-cold-start)). Load average {} before, {} after.",
+        c.words, c.warm, c.starts, r.load_before, r.load_after
     ));
     let head = [
         "function",
@@ -108,12 +102,6 @@ pub fn markdown(r: &ColdStartReport) -> String {
             .iter()
             .filter(|rt| rt.skipped.is_none())
             .map(|rt| format!("{}: {}", rt.runtime.label(), rt.what)),
-    );
-    s.p(
-        "The Node.js function is the seed's logic (`awslambda.streamifyResponse`, `InvokeModelWithResponseStreamCommand`, one \
-         `write` per chunk) written for this benchmark; in Lambda's managed nodejs20.x runtime the SDK and the runtime client \
-         come with the runtime, here they come from npm, so the module loading is the same work. The Python function cannot \
-         stream (Python Lambda functions return one response), so its first byte is its last.",
     );
     s.0
 }

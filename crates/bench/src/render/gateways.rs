@@ -65,23 +65,12 @@ pub fn markdown(r: &GatewaysReport) -> String {
         s.p("> **Quick run**: checks that the comparison runs; its timings are not the project's numbers.");
     }
     s.p(format!(
-        "`bench gateways`: both gateways in front of the same local endpoint (`bedrock-stream local-bedrock --engine scripted \
-         --chunk-tokens 1`), one after the other, on loopback only. Both get the same OpenAI-style request, \
-         `POST /v1/chat/completions` with `\"stream\": true`, `max_tokens` {w} and one user message (a different prompt per \
-         stream), so every answer is {w} chunks of one token; both call the endpoint's ConverseStream for it (LiteLLM's \
-         Bedrock provider sends `{BEDROCK_MODEL}` there). The client parses every SSE event, joins the `delta.content` strings \
-         and compares them with the scripted engine's text for that prompt; an answer counts only when that text is exact and \
-         the stream ends with `data: [DONE]`.",
-        w = c.words
-    ))
-    .p(format!(
-        "Each gateway: {} fresh process(es), each timed from spawn to its first `200` (`GET /healthz`, `GET /health/liveliness`), \
-         then {} warm-up streams, then a closed loop at {} concurrent (serve: at most {} streams or {} s; LiteLLM: {} or {} s). \
-         CPU is the process's (children included) during the loop, divided by the streams. The first process also answers {} \
-         sequential requests, each paired with the same question asked of the endpoint directly (`converse_stream`, first text \
-         delta), alternating which goes first; \"added\" is gateway minus direct, pair by pair.",
+        "`bench gateways`: both in front of the same local endpoint, asked the same OpenAI streaming request (`max_tokens` \
+         {}, a different prompt per stream), every answer's text checked; {} fresh process(es) per gateway, each then loaded \
+         at {} streams in flight (serve: at most {} streams or {} s; LiteLLM: {} or {} s); {} sequential pairs against a \
+         direct `converse_stream` ([how](docs/benchmarks.md#serve-vs-litellm)).",
+        c.words,
         c.runs.max(1),
-        c.warmup,
         c.concurrency,
         c.streams[0],
         c.time_budget[0].as_secs(),
@@ -96,7 +85,7 @@ pub fn markdown(r: &GatewaysReport) -> String {
             row!["LiteLLM", if ll.version.is_empty() { "not installed" } else { &ll.version }],
             row![
                 "LiteLLM config",
-                format!("model `{MODEL}` → `{BEDROCK_MODEL}`, `aws_bedrock_runtime_endpoint` = the local endpoint, dummy keys, a master key (it refuses to start without one), no database, no callbacks, `LITELLM_LOCAL_MODEL_COST_MAP=True`, outbound HTTPS sent to a closed loopback port")
+                format!("model `{MODEL}` → `{BEDROCK_MODEL}` at the local endpoint, dummy keys, one worker")
             ],
             row!["when", format!("{}, {:.0} s; load average {} before, {} after", r.date, r.seconds, r.load_before, r.load_after)],
         ],

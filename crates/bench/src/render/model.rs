@@ -90,7 +90,6 @@ pub fn markdown(r: &ModelReport) -> String {
         s.p(format!("Skipped: {why}."));
         return s.0;
     }
-    let plural = |n: usize| if n == 1 { "" } else { "s" };
     let threads: Vec<String> = c.threads.iter().map(|t| t.to_string()).collect();
     let llama = match (&r.llama_cpp, &r.llama_cpp_skipped) {
         (Some(l), _) => format!(
@@ -102,32 +101,21 @@ pub fn markdown(r: &ModelReport) -> String {
         (None, None) => "llama.cpp: no successful run (see the errors below)".into(),
     };
     s.p(format!(
-        "Decode speed and time to first token (TTFT) of the project's own engine (`bedrock-local-model`, `{}` int8 kernels, \
-         in the bench process) and of {llama}, on the same file `{}` ({:.1} MB), the same {}-token chat prompt \
-         (*\"{PROMPT}\"*, SmolLM2's default system prompt included), greedy decoding of {} tokens, at {} thread{} ({} cores \
-         on the machine).",
+        "Our engine (`bedrock-local-model`, `{}` int8 kernels) and {llama}, on the same file `{}` ({:.1} MB), the same {}-token \
+         chat prompt (*\"{PROMPT}\"*), greedy decoding of {} tokens, at {} thread(s) ({} cores on the machine): rounds of both \
+         engines, the first alternating, each a {}-token warm-up and {} measured run(s); ratios within each round, above 1 \
+         faster for both; median [min–max] over rounds ([how](docs/benchmarks.md#embedded-model-vs-llamacpp)). {:.0} s in \
+         all; 1-minute load average {} before, {} after. The engine's profiles and history: \
+         `crates/bedrock-local-model/BENCH.md`.",
         r.kernel,
         r.model_file,
         r.model_bytes as f64 / 1e6,
         r.prompt_tokens,
         c.tokens,
         threads.join(" and "),
-        plural(if c.threads == [1] { 1 } else { 2 }),
         r.nproc,
-    ))
-    .p(format!(
-        "Each round runs both engines one after the other at one thread count, the first engine alternating from round to \
-         round; each does a {}-token warm-up run and then {} measured run{}, and the round keeps their median. TTFT is from \
-         the call to the first token (tokenizing, prompt processing, first sample); decode is the tokens after the first \
-         over the time after the first. Ratios are taken within each round, so that both sides of a ratio saw the same \
-         minute of the machine: decode ours ÷ llama.cpp, and TTFT llama.cpp ÷ ours (so above 1 is faster for both). Cells \
-         are the median [min–max] over rounds (each round is in the JSON results `bench all` saves). \"Other processes\" is the machine's busy time (`/proc/stat`) minus the \
-         measured engine's own process, during its runs: on a shared machine, the load each measurement ran beside. {:.0} s \
-         in all; 1-minute load average {} before, {} after. Profiles and the history of the engine's speed are in \
-         `crates/bedrock-local-model/BENCH.md`.",
         c.warmup_tokens,
         c.runs,
-        plural(c.runs),
         r.seconds,
         r.load_before,
         r.load_after,

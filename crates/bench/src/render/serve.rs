@@ -93,21 +93,23 @@ pub fn load_table(s: &mut Md, columns: &[(&str, &[LoadRun])]) {
     s.table(&head, rows);
 }
 
+/// `name`, then p50, p90, p99 and max of `v`.
+pub fn dist_row(name: &str, v: &[f64]) -> Vec<String> {
+    let d = Dist::of(v);
+    row![name, f(d.p50, 3), f(d.p90, 3), f(d.p99, 3), f(d.max, 3)]
+}
+
 /// Direct, through and added rows (p50, p90, p99, max) of `p`, named after `through`.
 pub fn paired_rows(through: &str, p: &Paired) -> Vec<Vec<String>> {
-    let dist = |name: String, v: &[f64]| {
-        let d = Dist::of(v);
-        row![name, f(d.p50, 3), f(d.p90, 3), f(d.p99, 3), f(d.max, 3)]
-    };
-    let mut added = dist(format!("**added by {through}**"), &p.added_ms);
+    let mut added = dist_row(&format!("**added by {through}**"), &p.added_ms);
     added[1] = format!("**{}**", added[1]);
     added[3] = format!("**{}**", added[3]);
     vec![
-        dist(
-            format!("direct (SDK → endpoint), beside {through}"),
+        dist_row(
+            &format!("direct (SDK → endpoint), beside {through}"),
             &p.direct_ms,
         ),
-        dist(format!("through {through}"), &p.through_ms),
+        dist_row(&format!("through {through}"), &p.through_ms),
         added,
     ]
 }
@@ -198,14 +200,10 @@ pub fn goals(r: &ServeReport, quick: bool, nproc: usize) -> Vec<Vec<String>> {
 pub fn throughput(s: &mut Md, r: &ServeReport, nproc: usize) {
     let (c, l) = (&r.config, &r.config.load);
     s.h2("Throughput under load, with faults").p(format!(
-        "`bench load --streams {} --concurrency {} --faults-every {} --chunks {} --chunk-delay-ms {} --runs {}`, each run with fresh processes: `POST /` (the seed \
-         contract, Claude v2 text completions), a different prompt per stream, each answer {} chunks of one token with {} ms \
-         between chunks at the engine. Before every {}th stream a fault is queued at the endpoint (throttle, midstream after 3 \
-         chunks, internal, in turn); serve runs with `AWS_MAX_ATTEMPTS=1` so each fault fails exactly one stream instead of \
-         being retried away, and `RUST_LOG={}`. Every 200 answer is compared byte for byte with the scripted engine's text for \
-         its prompt; every failure must be the documented JSON error before the stream or the `[bedrock-stream error]` final \
-         line after it.",
-        l.streams, l.concurrency, l.faults_every, l.words, c.load_delay_ms, r.loads.len(), l.words, c.load_delay_ms, l.faults_every, c.serve.rust_log,
+        "`bench load --streams {} --concurrency {} --faults-every {} --chunks {} --chunk-delay-ms {} --runs {}`: seed-contract \
+         streams through `serve` (`RUST_LOG={}`, `AWS_MAX_ATTEMPTS=1`), a fault queued at the endpoint before every {}th, every \
+         answer checked byte for byte ([how](docs/benchmarks.md#serve-throughput-under-load-with-faults)).",
+        l.streams, l.concurrency, l.faults_every, l.words, c.load_delay_ms, r.loads.len(), c.serve.rust_log, l.faults_every
     ));
     load_table(s, &[("`serve`", &r.loads)]);
     let (ours, all) = (
@@ -273,36 +271,21 @@ pub fn throughput(s: &mut Md, r: &ServeReport, nproc: usize) {
 pub fn latency(s: &mut Md, r: &ServeReport, nproc: usize, image: &str) {
     let (c, p) = (&r.config, &r.first_byte);
     s.h2("Added latency").p(format!(
-        "First byte: {} sequential requests each way, alternating, after {} warm-up pairs: the same Claude v2 request straight \
-         to the endpoint through the Rust SDK (`invoke_model_with_response_stream`, time to the first text chunk) and through \
-         `serve` (`POST /`, time to the first body byte). \"Added\" is serve minus direct, request by request.",
-        c.pairs, c.warmup
+        "First byte: {} sequential pairs after {} warm-up pairs, the same request straight to the endpoint through the Rust \
+         SDK and through `serve` (`POST /`). Per chunk: {} streams each way, chunks {} ms apart, a timestamping tap between \
+         `serve` and the endpoint ([how](docs/benchmarks.md#serve-added-latency)).",
+        c.pairs, c.warmup, c.chunk_streams, c.paced_delay_ms
     ));
-    s.table(
-        &["ms", "p50", "p90", "p99", "max"],
-        paired_rows("`serve`", p),
-    );
-    s.p(format!(
-        "Per chunk: the engine paces chunks {} ms apart; {} streams each way. A timestamping TCP tap sits between serve and \
-         the endpoint (same process and clock as the client), so each body frame's arrival at the client minus the latest \
-         endpoint read at the tap is the time serve took to forward that chunk (tap overhead included).",
-        c.paced_delay_ms, c.chunk_streams
+    let mut rows = paired_rows("`serve`", p);
+    rows.push(dist_row("**forwarding delay in serve**", &r.forward_ms));
+    rows.push(dist_row("gap between chunks, direct", &r.direct_gap_ms));
+    rows.push(dist_row(
+        "gap between chunks, through serve",
+        &r.serve_gap_ms,
     ));
-    let dist = |name: &str, v: &[f64]| {
-        let d = Dist::of(v);
-        row![name, f(d.p50, 3), f(d.p90, 3), f(d.p99, 3), f(d.max, 3)]
-    };
-    s.table(
-        &["ms", "p50", "p90", "p99", "max"],
-        [
-            dist("**forwarding delay in serve**", &r.forward_ms),
-            dist("gap between chunks, direct", &r.direct_gap_ms),
-            dist("gap between chunks, through serve", &r.serve_gap_ms),
-        ],
-    );
-    s.p(format!(
+    s.table(&["ms", "p50", "p90", "p99", "max"], rows).p(format!(
         "Wrong answers: {}. Other processes kept {:.2} of the {nproc} cores busy during the first-byte runs and {:.2} during \
-         the per-chunk runs; a request or chunk preempted by them shows up in the tails of both paths.",
+         the per-chunk runs.",
         p.mismatches + r.chunk_mismatches,
         p.other_cores,
         r.chunk_other_cores
@@ -316,19 +299,13 @@ pub fn startup(s: &mut Md, r: &ServeReport) {
         Spread::of(&r.ready_ms),
         Spread::of(&r.ready_kib.iter().map(|k| mib(*k)).collect::<Vec<_>>()),
     );
-    s.h2("Startup and memory of `serve`")
-        .p(format!(
-            "Ready: spawn of `bedrock-stream serve --bedrock URL` → first `200` from `GET /healthz` (polled every 0.25 ms), {} \
-             fresh processes: **{} ms** median [min–max]; RSS when ready {} MiB.",
-            ready.n,
-            ready.fmt(1),
-            rss.fmt(1)
-        ))
-        .p(format!(
-            "Memory: a fresh `serve` per level, streams held open by the engine's {} ms pacing (20 chunks, ~0.4 s a stream) so \
-             that the level's streams are all in flight at once; two rounds of streams per level (5 sequential streams at 1).",
-            r.config.paced_delay_ms
-        ))
+    s.h2("Startup and memory of `serve`").p(format!(
+        "Spawn → first `200` from `GET /healthz`, {} fresh processes: **{} ms**; RSS when ready {} MiB. Memory: a fresh `serve` \
+         per level, all its streams in flight at once ([how](docs/benchmarks.md#serve-start-and-memory)).",
+        ready.n,
+        ready.fmt(1),
+        rss.fmt(1)
+    ))
         .table(
             &["concurrent streams", "RSS when ready, MiB", "peak RSS (VmHWM), MiB", "streams ok / sent"],
             r.memory.iter().map(|m| {
