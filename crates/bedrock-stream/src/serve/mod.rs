@@ -31,10 +31,8 @@ pub(crate) async fn run(
         config.max_unauthenticated_bytes,
     );
     let idle = config.idle_timeout;
-    let app =
-        end_streams_cleanly(intake::layer(router, intake)).layer(axum::middleware::map_response(
-            move |r: axum::response::Response| async move { watch::watch_response(r, idle) },
-        ));
+    let app = end_streams_cleanly(intake::layer(router, intake))
+        .layer(axum::middleware::from_fn_with_state(idle, watch::watch));
     let limits = server::Limits {
         max_connections,
         header_read_timeout: config.header_read_timeout,

@@ -6,7 +6,7 @@
 //!   too, whatever its protocol (an HTTP/2 preface that never comes);
 //! - a write that makes no progress for `IDLE_TIMEOUT_SECS` (the client stopped reading) fails
 //!   the connection, which drops the response and with it the Bedrock call; for HTTP/2, where
-//!   one stream can stall without the socket doing so, [`super::watch::watch_response`] does the
+//!   one stream can stall without the socket doing so, [`super::watch`] does the
 //!   same per response.
 //!
 //! Body limits (size, time, unauthenticated bytes) are the intake's: [`super::intake`].
@@ -232,5 +232,45 @@ impl AsyncWrite for GuardedIo {
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let r = Pin::new(&mut self.inner).poll_shutdown(cx);
         self.progress(cx, r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::time::Instant;
+
+    /// What ends an HTTP/1.1 stream whose client stopped reading: the guarded socket's writes
+    /// fail once one has waited the stall time, and not before.
+    #[tokio::test]
+    async fn a_write_that_waits_the_stall_time_fails() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let peer = socket
+            .connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut io = GuardedIo::new(tcp, Duration::from_millis(300));
+        let chunk = vec![b'x'; 16 * 1024];
+        let (t0, mut written) = (Instant::now(), 0usize);
+        // Bounded: the peer never reads, so the buffers fill within some megabytes.
+        let err = loop {
+            match tokio::time::timeout(Duration::from_secs(10), io.write_all(&chunk)).await {
+                Ok(Ok(())) => written += chunk.len(),
+                Ok(Err(e)) => break e,
+                Err(_) => panic!("no error after {written} bytes"),
+            }
+            assert!(written < 256 << 20, "the peer's buffers never filled");
+        };
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
+        assert!(
+            t0.elapsed() >= Duration::from_millis(300),
+            "{:?}",
+            t0.elapsed()
+        );
+        drop(peer);
     }
 }
