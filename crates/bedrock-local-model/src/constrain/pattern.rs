@@ -7,7 +7,8 @@
 //! bytes are then the string's characters, one for one), in ASCII regex semantics (`\d`, `\w`
 //! and `\s` as in ECMA-262 for such strings).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, OnceLock};
 
 use anyhow::{anyhow, Result};
@@ -116,44 +117,39 @@ impl Pattern {
         Ok(p)
     }
 
-    /// Fills `dist`: the reachable states, then distances relaxed to a fixed point.
+    /// Fills `dist`: the states reachable with allowed bytes, then a breadth-first search back
+    /// from the accepting ones along the transitions seen on the way.
     fn measure(&mut self) {
         let mut states = vec![self.start];
         let mut seen = HashSet::from([self.start]);
+        let mut preds: HashMap<StateID, Vec<StateID>> = HashMap::new();
         let mut i = 0;
         while i < states.len() {
             let s = states[i];
             i += 1;
             for b in (0..=255u8).filter(|&b| allowed(b)) {
                 let n = self.dfa.next_state(s, b);
-                if !self.dfa.is_dead_state(n) && seen.insert(n) {
+                if self.dfa.is_dead_state(n) {
+                    continue;
+                }
+                preds.entry(n).or_default().push(s);
+                if seen.insert(n) {
                     states.push(n);
                 }
             }
         }
-        let mut dist: HashMap<StateID, u32> = states
+        let mut queue: VecDeque<(StateID, u32)> = states
             .iter()
             .filter(|&&s| self.accepts(s))
             .map(|&s| (s, 0))
             .collect();
-        // Each round settles at least the states one byte further out.
-        for _ in 0..states.len() {
-            let mut changed = false;
-            for &s in &states {
-                let best = (0..=255u8)
-                    .filter(|&b| allowed(b))
-                    .filter_map(|b| dist.get(&self.dfa.next_state(s, b)))
-                    .min()
-                    .map(|d| d + 1);
-                if let Some(d) = best {
-                    if dist.get(&s).is_none_or(|&old| d < old) {
-                        dist.insert(s, d);
-                        changed = true;
-                    }
+        let mut dist: HashMap<StateID, u32> = queue.iter().copied().collect();
+        while let Some((s, d)) = queue.pop_front() {
+            for &p in preds.get(&s).into_iter().flatten() {
+                if let Entry::Vacant(e) = dist.entry(p) {
+                    e.insert(d + 1);
+                    queue.push_back((p, d + 1));
                 }
-            }
-            if !changed {
-                break;
             }
         }
         self.dist = dist;

@@ -20,11 +20,10 @@
 //! changes nothing, and one on the near side is refused).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Result};
 use serde_json::{Map, Value};
-
-use std::sync::Arc;
 
 use super::pattern::{self, Pattern};
 

@@ -703,8 +703,6 @@ fn bounds_steer_numbers() {
     let g = Grammar::compile(&json!({"type": "string", "format": "x-custom"})).unwrap();
     let mut s = State::new(&g);
     assert!(s.advance_bytes(&g, br#""any \" text""#) && s.can_end(&g));
-    let e = Grammar::compile(&json!({"type": "integer", "minimum": 5e15})).unwrap_err();
-    assert!(e.to_string().contains("1e15"), "{e}");
     assert!(Grammar::compile(&json!({"type": "number", "maximum": -5e15})).is_err());
 }
 
