@@ -2,10 +2,11 @@
 
 use super::md::{contention, mib, one_line, times, Md};
 use super::plot::{self, Bar, Panel};
-use super::serve::{load_table, paired_rows, spread};
+use super::serve::{load_table, paired_rows};
 use super::verdict;
 use crate::harness::litellm::{BEDROCK_MODEL, MODEL};
 use crate::scenario::gateways::{GatewayResult, GatewaysReport};
+use crate::scenario::load::spread;
 use crate::scenario::Size;
 use crate::stats::{Dist, Spread};
 
@@ -20,17 +21,13 @@ pub fn goals(r: &GatewaysReport) -> Vec<Vec<String>> {
         "`serve` ≥ 50× LiteLLM's completed streams/s ({} chunks a stream, {} concurrent)",
         c.words, c.concurrency
     );
-    let runs: Vec<_> = r
-        .serve
-        .runs
-        .iter()
-        .chain(&r.litellm.runs)
-        .cloned()
+    let others: Vec<f64> = (r.serve.runs.iter().chain(&r.litellm.runs))
+        .map(|x| x.usage.others())
         .collect();
     let conditions = format!(
         "same local endpoint and request, client, gateway and endpoint on the same {} cores, LiteLLM one worker; {}",
         r.nproc,
-        contention(spread(&runs, |x| x.usage.others()).max, r.nproc)
+        contention(Spread::of(&others).max, r.nproc)
     );
     vec![match r.speedup() {
         Some(x) => {
@@ -143,7 +140,7 @@ pub fn markdown(r: &GatewaysReport) -> String {
             "`serve` completed {} LiteLLM's streams per second here. LiteLLM runs as one Python process (one uvicorn worker), so \
              it can use at most one core ({:.2} measured); `serve` is one process with a thread per core.",
             times(x),
-            ll.spread(|r| r.usage.cores(0)).median,
+            spread(&ll.runs, |r| r.usage.cores(0)).median,
         ));
     }
     let problems = [sv, ll].into_iter().flat_map(|g| {
@@ -183,9 +180,11 @@ pub fn plot(r: &GatewaysReport) -> anyhow::Result<String> {
                 p50(&g.sequential.added_ms)
             }),
             panel("peak RSS (VmHWM)", "MiB", &|g| {
-                g.spread(|x| mib(x.peak_kib as f64))
+                spread(&g.runs, |x| mib(x.peak_kib as f64))
             }),
-            panel("spawn → ready", "ms", &|g| g.spread(|x| x.ready_ms)),
+            panel("spawn → ready", "ms", &|g| {
+                spread(&g.runs, |x| x.ready_ms)
+            }),
         ],
     )
 }

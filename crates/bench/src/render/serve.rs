@@ -5,7 +5,7 @@
 
 use super::md::{compare, contention, f, met, mib, Md};
 use super::plot::{self, Series};
-use crate::scenario::load::LoadRun;
+use crate::scenario::load::{spread, LoadRun};
 use crate::scenario::serve::ServeReport;
 use crate::scenario::Paired;
 use crate::stats::{Dist, Spread};
@@ -51,11 +51,6 @@ const METRICS: [Metric; 13] = [
         mib(r.peak_kib as f64)
     }),
 ];
-
-/// `f` over runs: median [min–max].
-pub fn spread(runs: &[LoadRun], f: impl Fn(&LoadRun) -> f64) -> Spread {
-    Spread::of(&runs.iter().map(f).collect::<Vec<_>>())
-}
 
 /// The metrics of gateways under load, a column per gateway (median [min–max] over its runs),
 /// with "first vs second" when there are two and both ran.

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 
 use super::cases::{chat_cases, ChatCase, MODEL_ID};
-use super::load::{drive, Ending, LoadReport, LoadRun, Stream};
+use super::load::{drive, spread, Ending, LoadReport, LoadRun, Stream};
 use super::sse::check_sse;
 use super::{paired, Paired, Size};
 use crate::harness::bedrock_stream::{self, ServeOptions};
@@ -93,14 +93,9 @@ impl GatewayResult {
         self.skipped.is_none() && !self.runs.is_empty()
     }
 
-    /// `f` over the runs: median [min–max].
-    pub fn spread(&self, f: impl Fn(&LoadRun) -> f64) -> Spread {
-        Spread::of(&self.runs.iter().map(f).collect::<Vec<_>>())
-    }
-
     /// Completed (ok) streams/s over runs.
     pub fn streams_per_sec(&self) -> Spread {
-        self.spread(|r| r.load.per_sec(r.load.ok))
+        spread(&self.runs, |r| r.load.per_sec(r.load.ok))
     }
 }
 

@@ -28,7 +28,7 @@ use super::cases::{self, Case};
 use crate::harness::client::{self, Streamed};
 use crate::harness::system::{Usage, Window};
 use crate::harness::Proc;
-use crate::stats::{ms, Dist};
+use crate::stats::{ms, Dist, Spread};
 
 /// The text format's error marker (README: "Errors after the first byte").
 pub const MARKER: &str = "[bedrock-stream error] ";
@@ -282,6 +282,11 @@ impl LoadRun {
         let cpu = self.usage.cpu.get(i).copied().unwrap_or(self.usage.client);
         cpu * 1e6 / self.load.started.max(1) as f64
     }
+}
+
+/// `f` over runs: median [min–max].
+pub fn spread(runs: &[LoadRun], f: impl Fn(&LoadRun) -> f64) -> Spread {
+    Spread::of(&runs.iter().map(f).collect::<Vec<_>>())
 }
 
 /// The fault injected before stream `i`, if any.
